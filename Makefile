@@ -1,0 +1,33 @@
+# session_stream: build with PGXS
+#
+#   make && sudo make install
+#   make installcheck        (each harness starts its own throwaway server)
+
+MODULE_big = session_stream
+OBJS = \
+	src/session_stream.o \
+	src/sessions.o \
+	src/trigger_args.o \
+	src/source.o \
+	src/results.o \
+	src/realtime.o
+
+EXTENSION = session_stream
+DATA = session_stream--0.1.sql
+PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
+
+REGRESS = init realtime_customer realtime_pair trigger_errors
+REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
+
+ISOLATION =
+ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
+
+TAP_TESTS = 0
+
+# PostgreSQL's own headers trip -Wunused-parameter, so that one is off.
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
+EXTRA_CLEAN = tmp_regress tmp_isolation results output_iso
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,48 @@
+# Shared steps of scripts/test.sh, scripts/demo.sh and bench/run.sh.
+
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+TEST_USER=${TEST_USER:-postgres}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages: server, headers and PGXS, TAP test modules, pg_cron.
+install_packages() {
+    local pkgs="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR libipc-run-perl postgresql-$PG_MAJOR-cron"
+    # shellcheck disable=SC2086
+    if ! dpkg -s $pkgs >/dev/null 2>&1; then
+        as_root apt-get update -qq
+        # shellcheck disable=SC2086
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
+    fi
+}
+
+build_and_install() {
+    make -C "$1" -s PG_CONFIG="$PG_CONFIG"
+    as_root make -C "$1" -s PG_CONFIG="$PG_CONFIG" install
+}
+
+# Run a command as the unprivileged test user (ourselves unless root).
+as_test_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u "$TEST_USER" -- env PATH="$PG_BIN:$PATH" "$@"
+    else
+        env PATH="$PG_BIN:$PATH" "$@"
+    fi
+}
+
+# Root cannot run the servers: give the test user a private copy of the tree.
+copy_tree_for_test_user() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$1"
+        return
+    fi
+    local dir
+    dir=$(mktemp -d /tmp/session_stream.XXXXXX)
+    cp -a "$1/." "$dir/"
+    chown -R "$TEST_USER" "$dir"
+    echo "$dir"
+}

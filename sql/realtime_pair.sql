@@ -1,0 +1,77 @@
+-- Pair mode on the seeds' own table, through trigger arguments: a session
+-- per (customer, agent) opens at the customer's first unanswered message to
+-- that agent and closes at that agent's first reply.
+SET TimeZone = 'UTC';
+SET datestyle = 'ISO';
+
+CREATE TABLE tbl (
+    a      int       NOT NULL,  -- agent
+    b      int       NOT NULL,  -- customer
+    ts     timestamp NOT NULL,
+    direct boolean   NOT NULL   -- true: a -> b
+);
+CREATE INDEX ON tbl (b, ts);
+CREATE TRIGGER tbl_sessions AFTER INSERT ON tbl FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions(
+        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct');
+
+CREATE FUNCTION check_pair_sessions() RETURNS TABLE (differences bigint)
+LANGUAGE sql AS $$
+    SELECT count(*) FROM oracle.diff('pair',
+        'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM tbl',
+        'session_stream.pair_sessions')
+$$;
+
+-- The seeds' pair-mode sample (customer 1, agent 9), shuffled: their
+-- trigger got these right only because rows came in order.
+INSERT INTO tbl
+SELECT 9, 1, ts, direct FROM (VALUES
+    ('2018-08-15 10:08:20.82439'::timestamp, false),
+    ('2018-08-15 10:08:21.341471', false),
+    ('2018-08-15 10:08:23.084166', false),
+    ('2018-08-15 10:08:25.379688', true),
+    ('2018-08-15 10:08:26.471402', true),
+    ('2018-08-15 10:08:27.28104', false),
+    ('2018-08-15 10:08:27.285187', false),
+    ('2018-08-15 10:08:27.992076', true),
+    ('2018-08-15 10:08:28.233072', true),
+    ('2018-08-15 10:08:30.058747', false),
+    ('2018-08-15 10:08:30.114936', true),
+    ('2018-08-15 10:08:30.237846', false),
+    ('2018-08-15 10:08:30.468956', true),
+    ('2018-08-15 10:08:32.530952', false),
+    ('2018-08-15 10:08:32.991299', false)
+) AS v(ts, direct)
+ORDER BY md5(ts::text);
+-- another agent's messages to the same customer are another pair
+INSERT INTO tbl VALUES (3, 1, '2018-08-15 10:08:22', false),
+                       (9, 1, '2018-08-15 10:08:29', false);
+SELECT customer_id, agent_id, opened_at, answered_at,
+       answered_at - opened_at AS response_time
+  FROM session_stream.pair_sessions ORDER BY agent_id, opened_at;
+SELECT * FROM check_pair_sessions();
+
+-- Randomised, out of order, int ids and timestamp times.
+TRUNCATE tbl, session_stream.pair_sessions;
+SELECT setseed(0.17);
+INSERT INTO tbl
+SELECT (1 + floor(random() * 5))::int, (1 + floor(random() * 30))::int,
+       timestamp '2024-02-01' + floor(random() * 900) * interval '1 second',
+       random() < 0.5
+  FROM generate_series(1, 4000);
+SELECT count(*) > 1000 AS many_sessions FROM session_stream.pair_sessions;
+SELECT * FROM check_pair_sessions();
+
+-- A second stream kept apart: its own results table.
+CREATE TABLE my_pair_sessions (LIKE session_stream.pair_sessions INCLUDING ALL);
+CREATE TABLE tbl2 (LIKE tbl);
+CREATE INDEX ON tbl2 (b, ts);
+CREATE TRIGGER tbl2_sessions AFTER INSERT ON tbl2 FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions(
+        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',
+        'results=public.my_pair_sessions');
+INSERT INTO tbl2 VALUES (1, 1, '2024-03-01 12:00:00', false),
+                        (1, 1, '2024-03-01 12:00:02', true);
+SELECT * FROM my_pair_sessions;
+SELECT count(*) FROM session_stream.pair_sessions
+ WHERE opened_at >= '2024-03-01';

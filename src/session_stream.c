@@ -1,0 +1,61 @@
+/*-------------------------------------------------------------------------
+ *
+ * session_stream.c
+ *	  Module load: transaction callbacks that reset per-transaction state.
+ *
+ * Per-trigger caches register their own relcache callbacks when first
+ * used (see trigger_args.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_stream.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static void
+on_xact_event(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			realtime_forget_applied();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	/* Rows an aborted subtransaction applied may be gone: forget them all. */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		realtime_forget_applied();
+}
+
+void
+_PG_init(void)
+{
+	RegisterXactCallback(on_xact_event, NULL);
+	RegisterSubXactCallback(on_subxact_event, NULL);
+}
+
+/* "schema.table", quoted as needed, for messages. */
+char *
+ss_table_name(Relation rel)
+{
+	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+}

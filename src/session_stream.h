@@ -1,0 +1,195 @@
+/*-------------------------------------------------------------------------
+ *
+ * session_stream.h
+ *	  Types and prototypes shared by the session_stream source files.
+ *
+ * Each section below belongs to one source file; a file only exports what
+ * another file needs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SESSION_STREAM_H
+#define SESSION_STREAM_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "catalog/pg_type_d.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+#include "storage/itemptr.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
+
+/* Which messages form one key: see DESIGN.md section 1. */
+typedef enum SSMode
+{
+	SS_MODE_CUSTOMER,			/* key = customer */
+	SS_MODE_PAIR				/* key = (customer, agent) */
+} SSMode;
+
+/* ---------------------------------------------------------------------
+ * session_stream.c: module load and shared helpers
+ * ---------------------------------------------------------------------
+ */
+extern char *ss_table_name(Relation rel);
+
+/* Ids are integer or bigint columns; inside they are int64. */
+static inline int64
+id_value(Datum d, Oid type)
+{
+	return type == INT8OID ? DatumGetInt64(d) : (int64) DatumGetInt32(d);
+}
+
+static inline Datum
+id_datum(int64 v, Oid type)
+{
+	return type == INT8OID ? Int64GetDatum(v) : Int32GetDatum((int32) v);
+}
+
+/* ---------------------------------------------------------------------
+ * sessions.c: the state machine; no catalog or table access
+ * ---------------------------------------------------------------------
+ */
+
+/* One message; times are Timestamp or TimestampTz, both int64 microseconds. */
+typedef struct SSMessage
+{
+	int64		customer_id;
+	int64		agent_id;
+	int64		sent_at;
+	bool		from_agent;
+} SSMessage;
+
+/* One virtual session as stored in a results table. */
+typedef struct SSSession
+{
+	int64		customer_id;
+	int64		agent_id;		/* pair mode: the pair's agent; customer mode:
+								 * the responder (meaningless while open) */
+	int64		opened_at;
+	int64		answered_at;	/* meaningless while open */
+	bool		is_open;
+} SSSession;
+
+/* What a key's replay knows between two messages. */
+typedef struct SSKeyState
+{
+	bool		is_open;
+	int64		opened_at;
+} SSKeyState;
+
+typedef enum SSStep
+{
+	SS_STEP_NOTHING,			/* the message changed nothing */
+	SS_STEP_OPENED,				/* it opened a session */
+	SS_STEP_CLOSED				/* it answered the open session */
+} SSStep;
+
+typedef void (*SSSessionSink) (const SSSession *session, void *arg);
+
+extern int	sessions_compare_messages(const SSMessage *a, const SSMessage *b);
+extern void sessions_sort(SSMessage *messages, int count);
+extern void sessions_closing_message(const SSSession *session, SSMessage *out);
+extern SSStep sessions_apply(SSKeyState *state, const SSMessage *message);
+extern void sessions_replay(const SSMessage *sorted, int count,
+							SSSessionSink sink, void *sink_arg);
+
+/* ---------------------------------------------------------------------
+ * trigger_args.c: a trigger's arguments, parsed and checked once per
+ * trigger and cached until DDL on its tables
+ * ---------------------------------------------------------------------
+ */
+
+/* How one stream (a source table and a results table) is tracked. */
+typedef struct SSTracker
+{
+	Oid			trigger_oid;	/* hash key */
+	bool		valid;			/* false once DDL touched one of the tables */
+	SSMode		mode;
+
+	/* source table */
+	Oid			source_relid;
+	AttrNumber	agent_attnum;
+	AttrNumber	customer_attnum;
+	AttrNumber	time_attnum;
+	AttrNumber	from_agent_attnum;
+	Oid			id_type;		/* INT4OID or INT8OID, customer and agent */
+	Oid			agent_type;
+	Oid			time_type;		/* TIMESTAMPOID or TIMESTAMPTZOID */
+	Oid			source_index;	/* btree led by (customer, time) */
+
+	/* results table */
+	Oid			results_relid;
+	AttrNumber	results_customer_attnum;
+	AttrNumber	results_agent_attnum;	/* agent_id or responder_id */
+	AttrNumber	results_opened_attnum;
+	AttrNumber	results_answered_attnum;
+	Oid			results_customer_type;
+	Oid			results_agent_type;
+	Oid			results_index;	/* btree led by the key, then opened_at */
+	int			results_key_columns;	/* 1 (customer) or 2 (pair) */
+} SSTracker;
+
+extern SSTracker *trigger_args_lookup(Trigger *trigger, Relation source);
+extern void trigger_args_invalidate(Oid relid);
+extern const char *trigger_args_mode_name(SSMode mode);
+
+/* ---------------------------------------------------------------------
+ * source.c: reading messages from a source table
+ * ---------------------------------------------------------------------
+ */
+extern void source_read_message(const SSTracker *tracker, Relation source,
+								HeapTuple tuple, SSMessage *out);
+extern bool source_has_later_message(const SSTracker *tracker, Relation source,
+									 Snapshot snapshot, const SSMessage *message,
+									 ItemPointer self);
+
+/* Called for each message found, with its tuple (for marking own rows). */
+typedef void (*SSMessageVisitor) (const SSMessage *message, HeapTuple tuple,
+								  void *arg);
+extern SSMessage *source_key_messages_after(const SSTracker *tracker,
+											Relation source, Snapshot snapshot,
+											const SSMessage *key,
+											const SSMessage *after,
+											int *count,
+											SSMessageVisitor visitor,
+											void *visitor_arg);
+
+/* ---------------------------------------------------------------------
+ * results.c: reading and writing a results table
+ * ---------------------------------------------------------------------
+ */
+typedef struct SSResults
+{
+	const SSTracker *tracker;
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;		/* a tuple of the results table */
+
+	/* set up on the first write */
+	EState	   *estate;
+	ResultRelInfo *rri;
+	EPQState	epqstate;
+	TupleTableSlot *write_slot;
+} SSResults;
+
+extern void results_open(SSResults *results, const SSTracker *tracker,
+						 Snapshot snapshot);
+extern void results_close(SSResults *results);
+extern bool results_last_session(SSResults *results, const SSMessage *key,
+								 SSSession *session);
+extern bool results_rewind_before(SSResults *results, const SSMessage *key,
+								  const SSMessage *message,
+								  SSSession *kept, int *deleted);
+extern void results_insert(SSResults *results, const SSSession *session);
+extern void results_close_session(SSResults *results, const SSSession *session);
+
+/* ---------------------------------------------------------------------
+ * realtime.c: the track_sessions() trigger
+ * ---------------------------------------------------------------------
+ */
+extern void realtime_forget_applied(void);
+
+#endif							/* SESSION_STREAM_H */

@@ -1,0 +1,194 @@
+/*-------------------------------------------------------------------------
+ *
+ * source.c
+ *	  Read messages from a source table: one row, or one key's rows in
+ *	  time order through the (customer, time) index.
+ *
+ * Lookups go through the index the tracker found (see trigger_args.c) with
+ * the caller's snapshot; nothing here scans the whole table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_stream.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/builtins.h"
+
+static void
+null_column_error(Relation source, AttrNumber attnum)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("null value in column \"%s\" of table \"%s\" cannot be tracked",
+					NameStr(TupleDescAttr(RelationGetDescr(source), attnum - 1)->attname),
+					ss_table_name(source)),
+			 errdetail("Every message needs an agent, a customer, a time and a direction."),
+			 errhint("Declare the column NOT NULL, or fill it before the row is inserted."),
+			 errtablecol(source, attnum)));
+}
+
+static Datum
+required_attr(Relation source, TupleTableSlot *slot, HeapTuple tuple,
+			  AttrNumber attnum)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (slot != NULL)
+		d = slot_getattr(slot, attnum, &isnull);
+	else
+		d = heap_getattr(tuple, attnum, RelationGetDescr(source), &isnull);
+	if (isnull)
+		null_column_error(source, attnum);
+	return d;
+}
+
+static void
+read_message(const SSTracker *t, Relation source, TupleTableSlot *slot,
+			 HeapTuple tuple, SSMessage *out)
+{
+	out->customer_id = id_value(required_attr(source, slot, tuple, t->customer_attnum),
+								t->id_type);
+	out->agent_id = id_value(required_attr(source, slot, tuple, t->agent_attnum),
+							 t->agent_type);
+	/* Timestamp and TimestampTz are both int64 microseconds. */
+	out->sent_at = DatumGetInt64(required_attr(source, slot, tuple, t->time_attnum));
+	out->from_agent = DatumGetBool(required_attr(source, slot, tuple, t->from_agent_attnum));
+}
+
+/* Read one row into a message; a NULL in any mapped column is an error. */
+void
+source_read_message(const SSTracker *tracker, Relation source,
+					HeapTuple tuple, SSMessage *out)
+{
+	read_message(tracker, source, NULL, tuple, out);
+}
+
+/* Does a message of this row's key belong to the same key as "key"? */
+static bool
+same_key(const SSTracker *t, const SSMessage *key, const SSMessage *m)
+{
+	return m->customer_id == key->customer_id &&
+		(t->mode == SS_MODE_CUSTOMER || m->agent_id == key->agent_id);
+}
+
+/*
+ * Start an index scan over one customer's messages with sent_at >= since
+ * (or all of them when since is NULL).
+ */
+static IndexScanDesc
+begin_customer_scan(const SSTracker *t, Relation source, Relation index,
+					Snapshot snapshot, int64 customer_id, const int64 *since)
+{
+	ScanKeyData keys[2];
+	int			nkeys = 1;
+	IndexScanDesc scan;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber,
+				t->id_type == INT8OID ? F_INT8EQ : F_INT4EQ,
+				id_datum(customer_id, t->id_type));
+	if (since != NULL)
+	{
+		ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber,
+					t->time_type == TIMESTAMPTZOID ? F_TIMESTAMPTZ_GE : F_TIMESTAMP_GE,
+					Int64GetDatum(*since));
+		nkeys = 2;
+	}
+	scan = index_beginscan(source, index, snapshot, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+/*
+ * Is there a message of the same key, other than the row "self", that comes
+ * after "message" in event-time order?  If so the message is late.
+ */
+bool
+source_has_later_message(const SSTracker *tracker, Relation source,
+						 Snapshot snapshot, const SSMessage *message,
+						 ItemPointer self)
+{
+	Relation	index = index_open(tracker->source_index, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(source, NULL);
+	IndexScanDesc scan;
+	bool		later = false;
+
+	scan = begin_customer_scan(tracker, source, index, snapshot,
+							   message->customer_id, &message->sent_at);
+	while (!later && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		SSMessage	other;
+
+		if (ItemPointerEquals(&slot->tts_tid, self))
+			continue;
+		read_message(tracker, source, slot, NULL, &other);
+		later = same_key(tracker, message, &other) &&
+			sessions_compare_messages(&other, message) > 0;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	return later;
+}
+
+/*
+ * Collect the messages of key's key that come strictly after "after" in
+ * event-time order (all of them if after is NULL), sorted.  The visitor, if
+ * given, sees each message with its heap tuple.
+ */
+SSMessage *
+source_key_messages_after(const SSTracker *tracker, Relation source,
+						  Snapshot snapshot, const SSMessage *key,
+						  const SSMessage *after, int *count,
+						  SSMessageVisitor visitor, void *visitor_arg)
+{
+	Relation	index = index_open(tracker->source_index, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(source, NULL);
+	IndexScanDesc scan;
+	int			capacity = 16;
+	int			n = 0;
+	SSMessage  *messages = palloc(capacity * sizeof(SSMessage));
+
+	scan = begin_customer_scan(tracker, source, index, snapshot,
+							   key->customer_id,
+							   after != NULL ? &after->sent_at : NULL);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		SSMessage	m;
+
+		read_message(tracker, source, slot, NULL, &m);
+		if (!same_key(tracker, key, &m))
+			continue;
+		if (after != NULL && sessions_compare_messages(&m, after) <= 0)
+			continue;
+		if (n == capacity)
+		{
+			capacity *= 2;
+			messages = repalloc_huge(messages, capacity * sizeof(SSMessage));
+		}
+		messages[n++] = m;
+		if (visitor != NULL)
+		{
+			bool		should_free;
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+
+			visitor(&m, tuple, visitor_arg);
+			if (should_free)
+				heap_freetuple(tuple);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+
+	sessions_sort(messages, n);
+	*count = n;
+	return messages;
+}

@@ -1,0 +1,437 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger_args.c
+ *	  Parse and check track_sessions() trigger arguments once per trigger.
+ *
+ *	  track_sessions('pair', 'agent=a', 'customer=b', 'ts=ts',
+ *					 'from_agent=direct', 'results=my_schema.my_sessions')
+ *
+ * The first argument is the mode; the others map the four message columns
+ * (defaults agent_id, customer_id, sent_at, from_agent) and may name the
+ * results table (default session_stream.sessions or pair_sessions).  Each
+ * trigger's parsed form, with the attribute numbers, types and indexes it
+ * needs, is kept in a backend-local hash by trigger OID.  A relcache
+ * invalidation of the source or the results table marks the entry invalid
+ * (never frees it: it may be in use) and the next call rebuilds it, so
+ * ALTER TABLE, CREATE/DROP INDEX and CREATE OR REPLACE TRIGGER all take
+ * effect at once.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_stream.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+
+#define SS_SCHEMA "session_stream"
+
+static HTAB *trackers = NULL;
+
+/* What the arguments say, before any catalog lookup. */
+typedef struct TriggerArgs
+{
+	SSMode		mode;
+	const char *agent;
+	const char *customer;
+	const char *time;
+	const char *from_agent;
+	const char *results;		/* NULL: the extension's table for the mode */
+} TriggerArgs;
+
+const char *
+trigger_args_mode_name(SSMode mode)
+{
+	return mode == SS_MODE_PAIR ? "pair" : "customer";
+}
+
+static void
+parse_trigger_args(Trigger *trigger, Relation source, TriggerArgs *args)
+{
+	int			i;
+
+	if (trigger->tgnargs < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trigger \"%s\" on table \"%s\" has no mode",
+						trigger->tgname, ss_table_name(source)),
+				 errhint("Pass 'customer' or 'pair' as the first argument of track_sessions().")));
+
+	if (strcmp(trigger->tgargs[0], "customer") == 0)
+		args->mode = SS_MODE_CUSTOMER;
+	else if (strcmp(trigger->tgargs[0], "pair") == 0)
+		args->mode = SS_MODE_PAIR;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid mode \"%s\" for trigger \"%s\" on table \"%s\"",
+						trigger->tgargs[0], trigger->tgname, ss_table_name(source)),
+				 errhint("Valid modes are \"customer\" and \"pair\".")));
+
+	args->agent = "agent_id";
+	args->customer = "customer_id";
+	args->time = "sent_at";
+	args->from_agent = "from_agent";
+	args->results = NULL;
+
+	for (i = 1; i < trigger->tgnargs; i++)
+	{
+		const char *arg = trigger->tgargs[i];
+		const char *eq = strchr(arg, '=');
+		size_t		keylen = eq ? (size_t) (eq - arg) : 0;
+		const char **target = NULL;
+
+		if (eq != NULL && eq[1] != '\0')
+		{
+			if (keylen == 5 && strncmp(arg, "agent", 5) == 0)
+				target = &args->agent;
+			else if (keylen == 8 && strncmp(arg, "customer", 8) == 0)
+				target = &args->customer;
+			else if (keylen == 2 && strncmp(arg, "ts", 2) == 0)
+				target = &args->time;
+			else if (keylen == 10 && strncmp(arg, "from_agent", 10) == 0)
+				target = &args->from_agent;
+			else if (keylen == 7 && strncmp(arg, "results", 7) == 0)
+				target = &args->results;
+		}
+		if (target == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid argument \"%s\" for trigger \"%s\" on table \"%s\"",
+							arg, trigger->tgname, ss_table_name(source)),
+					 errhint("Arguments after the mode are 'agent=column', 'customer=column', 'ts=column', 'from_agent=column' and 'results=table'.")));
+		*target = eq + 1;
+	}
+}
+
+/* Find a live column by name; error naming table and column if absent. */
+static AttrNumber
+column_by_name(Relation rel, const char *name, const char *role,
+			   const char *hint)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of table \"%s\" does not exist",
+					name, ss_table_name(rel)),
+			 errdetail("It was to hold the %s.", role),
+			 errhint("%s", hint)));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+static Oid
+column_type(Relation rel, AttrNumber attnum)
+{
+	return TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
+}
+
+static void
+require_type(Relation rel, AttrNumber attnum, bool ok, const char *detail,
+			 const char *hint)
+{
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of table \"%s\" has type %s",
+						NameStr(att->attname), ss_table_name(rel),
+						format_type_be(att->atttypid)),
+				 errdetail("%s", detail),
+				 errhint("%s", hint)));
+}
+
+static bool
+is_id_type(Oid type)
+{
+	return type == INT4OID || type == INT8OID;
+}
+
+static bool
+is_time_type(Oid type)
+{
+	return type == TIMESTAMPOID || type == TIMESTAMPTZOID;
+}
+
+/*
+ * A valid, non-partial btree index whose leading columns are exactly the
+ * given attributes with their types' default operator classes, so that
+ * plain equality and range scan keys work on it.
+ */
+static Oid
+find_btree_index(Relation rel, const AttrNumber *leading, int nleading)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		bool		usable;
+		int			i;
+
+		usable = index->rd_rel->relam == BTREE_AM_OID &&
+			form->indisvalid && form->indisready &&
+			form->indnkeyatts >= nleading &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		for (i = 0; usable && i < nleading; i++)
+		{
+			Oid			atttype = column_type(rel, leading[i]);
+			Oid			opclass = GetDefaultOpClass(atttype, BTREE_AM_OID);
+
+			usable = form->indkey.values[i] == leading[i] &&
+				OidIsValid(opclass) &&
+				index->rd_opfamily[i] == get_opclass_family(opclass) &&
+				index->rd_indoption[i] == 0;	/* ASC, NULLS LAST */
+		}
+		index_close(index, AccessShareLock);
+		if (usable)
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+static void
+check_source(Relation source, const TriggerArgs *args, SSTracker *t)
+{
+	AttrNumber	leading[2];
+
+	t->source_relid = RelationGetRelid(source);
+	t->agent_attnum = column_by_name(source, args->agent, "agent id",
+									 "Map another column with a trigger argument such as 'agent=agent_id'.");
+	t->customer_attnum = column_by_name(source, args->customer, "customer id",
+										"Map another column with a trigger argument such as 'customer=customer_id'.");
+	t->time_attnum = column_by_name(source, args->time, "message time",
+									"Map another column with a trigger argument such as 'ts=sent_at'.");
+	t->from_agent_attnum = column_by_name(source, args->from_agent, "message direction",
+										  "Map another column with a trigger argument such as 'from_agent=from_agent'.");
+
+	t->id_type = column_type(source, t->customer_attnum);
+	t->agent_type = column_type(source, t->agent_attnum);
+	t->time_type = column_type(source, t->time_attnum);
+	require_type(source, t->customer_attnum, is_id_type(t->id_type),
+				 "Customer ids must be integer or bigint.",
+				 "Map another column with a trigger argument such as 'customer=customer_id'.");
+	require_type(source, t->agent_attnum, is_id_type(t->agent_type),
+				 "Agent ids must be integer or bigint.",
+				 "Map another column with a trigger argument such as 'agent=agent_id'.");
+	require_type(source, t->time_attnum, is_time_type(t->time_type),
+				 "Message times must be timestamp or timestamptz.",
+				 "Map another column with a trigger argument such as 'ts=sent_at'.");
+	require_type(source, t->from_agent_attnum,
+				 column_type(source, t->from_agent_attnum) == BOOLOID,
+				 "The message direction must be boolean, true for agent to customer.",
+				 "Map another column with a trigger argument such as 'from_agent=from_agent'.");
+
+	leading[0] = t->customer_attnum;
+	leading[1] = t->time_attnum;
+	t->source_index = find_btree_index(source, leading, 2);
+	if (!OidIsValid(t->source_index))
+	{
+		TupleDesc	desc = RelationGetDescr(source);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no index on (%s, %s)",
+						ss_table_name(source),
+						NameStr(TupleDescAttr(desc, t->customer_attnum - 1)->attname),
+						NameStr(TupleDescAttr(desc, t->time_attnum - 1)->attname)),
+				 errdetail("track_sessions() reads a customer's messages in time order to place late messages."),
+				 errhint("CREATE INDEX ON %s (%s, %s);",
+						 ss_table_name(source),
+						 quote_identifier(NameStr(TupleDescAttr(desc, t->customer_attnum - 1)->attname)),
+						 quote_identifier(NameStr(TupleDescAttr(desc, t->time_attnum - 1)->attname)))));
+	}
+}
+
+static Oid
+results_relid(const TriggerArgs *args)
+{
+	if (args->results != NULL)
+	{
+		List	   *names = stringToQualifiedNameList(args->results);
+
+		return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
+	}
+	return get_relname_relid(args->mode == SS_MODE_PAIR ? "pair_sessions" : "sessions",
+							 get_namespace_oid(SS_SCHEMA, false));
+}
+
+static void
+check_results(Relation source, const TriggerArgs *args, SSTracker *t)
+{
+	const char *hint = "Name a results table shaped like session_stream.sessions (customer mode) or session_stream.pair_sessions (pair mode).";
+	const char *time_detail = "Session times must be timestamp or timestamptz.";
+	const char *id_detail = "Ids in a results table must be bigint, or integer when the source's ids are integer.";
+	Relation	results;
+	AttrNumber	leading[3];
+	AclResult	acl;
+
+	t->results_relid = results_relid(args);
+	if (!OidIsValid(t->results_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("results table for %s mode does not exist",
+						trigger_args_mode_name(args->mode)),
+				 errhint("%s", hint)));
+
+	results = table_open(t->results_relid, AccessShareLock);
+	if (results->rd_rel->relkind != RELKIND_RELATION ||
+		IsCatalogRelation(results))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" cannot hold sessions", ss_table_name(results)),
+				 errdetail("A results table must be a plain user table."),
+				 errhint("%s", hint)));
+
+	/* The trigger writes with the source owner's rights, as RI triggers do. */
+	acl = pg_class_aclcheck(t->results_relid, source->rd_rel->relowner,
+							ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE);
+	if (acl != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("owner of table \"%s\" may not write results table \"%s\"",
+						ss_table_name(source), ss_table_name(results)),
+				 errhint("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s;",
+						 ss_table_name(results),
+						 quote_identifier(GetUserNameFromId(source->rd_rel->relowner, false)))));
+
+	t->results_customer_attnum = column_by_name(results, "customer_id", "customer id", hint);
+	t->results_agent_attnum = column_by_name(results,
+											 args->mode == SS_MODE_PAIR ? "agent_id" : "responder_id",
+											 args->mode == SS_MODE_PAIR ? "agent id" : "responder id",
+											 hint);
+	t->results_opened_attnum = column_by_name(results, "opened_at", "session start", hint);
+	t->results_answered_attnum = column_by_name(results, "answered_at", "first response time", hint);
+
+	t->results_customer_type = column_type(results, t->results_customer_attnum);
+	t->results_agent_type = column_type(results, t->results_agent_attnum);
+	require_type(results, t->results_customer_attnum,
+				 t->results_customer_type == INT8OID ||
+				 (t->results_customer_type == INT4OID && t->id_type == INT4OID),
+				 id_detail, hint);
+	require_type(results, t->results_agent_attnum,
+				 t->results_agent_type == INT8OID ||
+				 (t->results_agent_type == INT4OID && t->agent_type == INT4OID),
+				 id_detail, hint);
+	require_type(results, t->results_opened_attnum,
+				 is_time_type(column_type(results, t->results_opened_attnum)),
+				 time_detail, hint);
+	require_type(results, t->results_answered_attnum,
+				 is_time_type(column_type(results, t->results_answered_attnum)),
+				 time_detail, hint);
+
+	leading[0] = t->results_customer_attnum;
+	if (args->mode == SS_MODE_PAIR)
+	{
+		leading[1] = t->results_agent_attnum;
+		leading[2] = t->results_opened_attnum;
+		t->results_key_columns = 2;
+	}
+	else
+	{
+		leading[1] = t->results_opened_attnum;
+		t->results_key_columns = 1;
+	}
+	t->results_index = find_btree_index(results, leading, t->results_key_columns + 1);
+	if (!OidIsValid(t->results_index))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("results table \"%s\" has no index on (%s)",
+						ss_table_name(results),
+						args->mode == SS_MODE_PAIR ? "customer_id, agent_id, opened_at" : "customer_id, opened_at"),
+				 errhint("Add a primary key on those columns.")));
+	table_close(results, AccessShareLock);
+}
+
+static void
+invalidate_callback(Datum arg, Oid relid)
+{
+	trigger_args_invalidate(relid);
+}
+
+/* Mark every tracker reading or writing relid invalid (all if InvalidOid). */
+void
+trigger_args_invalidate(Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	SSTracker  *t;
+
+	if (trackers == NULL)
+		return;
+	hash_seq_init(&status, trackers);
+	while ((t = hash_seq_search(&status)) != NULL)
+	{
+		if (!OidIsValid(relid) || t->source_relid == relid ||
+			t->results_relid == relid)
+			t->valid = false;
+	}
+}
+
+SSTracker *
+trigger_args_lookup(Trigger *trigger, Relation source)
+{
+	SSTracker  *entry;
+	SSTracker	built;
+	TriggerArgs args;
+	bool		found;
+
+	if (trackers == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(SSTracker);
+		ctl.hcxt = CacheMemoryContext;
+		trackers = hash_create("session_stream trackers", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(invalidate_callback, (Datum) 0);
+	}
+
+	entry = hash_search(trackers, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+		entry->valid = false;
+	if (entry->valid && entry->source_relid == RelationGetRelid(source))
+		return entry;
+
+	/* Build into a local copy so that an error leaves the entry invalid. */
+	memset(&built, 0, sizeof(built));
+	built.trigger_oid = trigger->tgoid;
+	parse_trigger_args(trigger, source, &args);
+	built.mode = args.mode;
+	check_source(source, &args, &built);
+	check_results(source, &args, &built);
+	built.valid = true;
+	*entry = built;
+	return entry;
+}
