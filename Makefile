@@ -22,7 +22,7 @@ REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 ISOLATION =
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
-TAP_TESTS = 0
+TAP_TESTS = 1
 
 # PostgreSQL's own headers trip -Wunused-parameter, so that one is off.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror

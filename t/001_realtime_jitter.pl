@@ -1,0 +1,100 @@
+# Randomised differential test of the realtime trigger.
+#
+# Eight concurrent writers insert messages whose sent_at lags the insert
+# time by up to 2 s (arrival jitter), in single-row statements and in
+# multi-row statements inside transactions held open for up to 0.5 s.  Both
+# modes run at once: customer mode on session_stream.messages (the trigger
+# CREATE EXTENSION attached) and pair mode on the seeds' tbl(a, b, ts,
+# direct) through trigger arguments.  Afterwards the results tables must
+# equal an independent replay (test/reference.sql): 0 differing sessions.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('jitter');
+$node->init;
+$node->append_conf('postgresql.conf', "max_connections = 30\n");
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE EXTENSION session_stream');
+$node->safe_psql('postgres', slurp_file('test/reference.sql'));
+$node->safe_psql('postgres', q{
+	CREATE TABLE tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
+	                  direct boolean NOT NULL,
+	                  arrival bigint GENERATED ALWAYS AS IDENTITY);
+	CREATE INDEX ON tbl (b, ts);
+	CREATE TRIGGER tbl_sessions AFTER INSERT ON tbl FOR EACH ROW
+	    EXECUTE FUNCTION session_stream.track_sessions(
+	        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct');
+});
+
+# Few keys so that writers meet on the same key all the time.
+my $one_row = q{
+\set a random(1, 4)
+\set b random(1, 100)
+\set bo random(0, 1)
+\set lag random(0, 2000000)
+INSERT INTO session_stream.messages VALUES
+  (:a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean);
+INSERT INTO tbl (a, b, ts, direct) VALUES
+  (:a, :b, (clock_timestamp() AT TIME ZONE 'UTC') - :lag * interval '1 us', :bo::boolean);
+};
+my $held_open = q{
+\set hold random(0, 500)
+BEGIN;
+INSERT INTO session_stream.messages
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 3);
+INSERT INTO tbl (a, b, ts, direct)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       (clock_timestamp() AT TIME ZONE 'UTC') - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 3);
+\sleep :hold ms
+INSERT INTO session_stream.messages
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 2);
+COMMIT;
+};
+
+# Writers holding keys in different orders may deadlock; pgbench retries
+# those transactions, as an application would.
+$node->pgbench(
+	'--no-vacuum --client=8 --jobs=2 --time=20 --max-tries=20',
+	0,
+	[qr{processed: [1-9]}],
+	[qr{^$|deadlock|}],
+	'eight concurrent writers with 2 s jitter',
+	{ 'one_row@19' => $one_row, 'held_open@1' => $held_open });
+
+my $messages = $node->safe_psql('postgres',
+	'SELECT count(*) FROM session_stream.messages');
+my $late = $node->safe_psql('postgres', q{
+	SELECT count(*) FROM tbl m
+	 WHERE EXISTS (SELECT 1 FROM tbl o
+	                WHERE o.b = m.b AND o.a = m.a
+	                  AND o.arrival < m.arrival AND o.ts > m.ts)});
+note "messages: $messages; pair-mode messages that arrived late: $late";
+cmp_ok($messages, ">", 2000, 'the writers wrote many messages');
+cmp_ok($late, ">", 100, 'many messages arrived after later ones of their key');
+
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM oracle.diff('customer',
+		  'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages',
+		  'session_stream.sessions')}),
+	'0',
+	'customer mode: sessions equal the replay');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM oracle.diff('pair',
+		  'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM tbl',
+		  'session_stream.pair_sessions')}),
+	'0',
+	'pair mode on tbl(a, b, ts, direct): sessions equal the replay');
+cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM session_stream.sessions'),
+	'>', 100, 'customer mode kept many sessions');
+
+$node->stop;
+done_testing();
