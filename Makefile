@@ -19,7 +19,7 @@ PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 REGRESS = init realtime_customer realtime_pair trigger_errors
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
-ISOLATION =
+ISOLATION = same_key
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
 TAP_TESTS = 1

@@ -29,11 +29,7 @@ CREATE TABLE session_stream.sessions (
     PRIMARY KEY (customer_id, opened_at),
     CONSTRAINT sessions_one_open_per_customer
         EXCLUDE USING btree (customer_id WITH OPERATOR(pg_catalog.=))
-        WHERE (answered_at IS NULL),
-    CONSTRAINT sessions_answered_with_responder
-        CHECK ((responder_id IS NULL) OPERATOR(pg_catalog.=) (answered_at IS NULL)),
-    CONSTRAINT sessions_answered_after_opened
-        CHECK (answered_at OPERATOR(pg_catalog.>=) opened_at)
+        WHERE (answered_at IS NULL)
 );
 COMMENT ON TABLE session_stream.sessions IS
     'Virtual sessions per customer; answered_at - opened_at is the first-response time';
@@ -48,9 +44,7 @@ CREATE TABLE session_stream.pair_sessions (
     CONSTRAINT pair_sessions_one_open_per_pair
         EXCLUDE USING btree (customer_id WITH OPERATOR(pg_catalog.=),
                              agent_id WITH OPERATOR(pg_catalog.=))
-        WHERE (answered_at IS NULL),
-    CONSTRAINT pair_sessions_answered_after_opened
-        CHECK (answered_at OPERATOR(pg_catalog.>=) opened_at)
+        WHERE (answered_at IS NULL)
 );
 COMMENT ON TABLE session_stream.pair_sessions IS
     'Virtual sessions per (customer, agent); answered_at - opened_at is the first-response time';

@@ -46,3 +46,33 @@ copy_tree_for_test_user() {
     chown -R "$TEST_USER" "$dir"
     echo "$dir"
 }
+
+# A throwaway cluster owned by the test user: initdb in a temporary
+# directory, a private socket directory and port, no TCP.  Sets PGHOST,
+# PGPORT, PGDATABASE and CLUSTER_DIR; stop_throwaway_cluster removes it.
+start_throwaway_cluster() {
+    CLUSTER_DIR=$(mktemp -d /tmp/session_stream_pg.XXXXXX)
+    [ "$(id -u)" -eq 0 ] && chown "$TEST_USER" "$CLUSTER_DIR"
+    export PGHOST=$CLUSTER_DIR PGPORT=${PGPORT:-54329} PGDATABASE=postgres
+    as_test_user initdb -D "$CLUSTER_DIR/data" -A trust -U postgres >/dev/null
+    {
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$CLUSTER_DIR'"
+        echo "port = $PGPORT"
+        for setting in "$@"; do echo "$setting"; done
+    } >>"$CLUSTER_DIR/data/postgresql.conf"
+    as_test_user pg_ctl -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w start >/dev/null
+    trap stop_throwaway_cluster EXIT
+}
+
+stop_throwaway_cluster() {
+    if [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR" ]; then
+        as_test_user pg_ctl -D "$CLUSTER_DIR/data" -m fast stop >/dev/null 2>&1 || true
+        rm -rf "$CLUSTER_DIR"
+    fi
+}
+
+# psql against the throwaway cluster, quiet and stopping at the first error.
+sql() {
+    as_test_user psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"
+}

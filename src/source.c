@@ -122,11 +122,18 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 
 	scan = begin_customer_scan(tracker, source, index, snapshot,
 							   message->customer_id, &message->sent_at);
-	while (!later && index_getnext_slot(scan, ForwardScanDirection, slot))
+	/*
+	 * Usually the only entry found is the message's own row: recognise it by
+	 * its TID and skip its heap fetch.
+	 */
+	while (!later)
 	{
+		ItemPointer tid = index_getnext_tid(scan, ForwardScanDirection);
 		SSMessage	other;
 
-		if (ItemPointerEquals(&slot->tts_tid, self))
+		if (tid == NULL)
+			break;
+		if (ItemPointerEquals(tid, self) || !index_fetch_heap(scan, slot))
 			continue;
 		read_message(tracker, source, slot, NULL, &other);
 		later = same_key(tracker, message, &other) &&
