@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A demo of session_stream on a throwaway cluster.
+#
+#   sudo scripts/demo.sh
+#
+# Installs what is needed (Debian 12), builds and installs the extension,
+# starts a private server in a temporary directory (own socket, own port,
+# no TCP), streams a sample conversation into it, out of order, and prints
+# the virtual sessions and first-response times it keeps.  The server and
+# its files are removed at the end.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/common.sh
+. "$here/scripts/common.sh"
+
+install_packages
+build_and_install "$here"
+start_throwaway_cluster
+echo "== throwaway server on socket $PGHOST, port $PGPORT"
+
+sql <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION session_stream;
+SET TimeZone = 'UTC';
+
+\echo
+\echo == A conversation arrives out of order: some messages come late.
+\echo
+-- (agent, customer, sent at, from agent)
+INSERT INTO session_stream.messages VALUES
+    (7, 1001, '2024-05-01 09:00:00', false),  -- customer 1001 asks
+    (7, 1001, '2024-05-01 09:00:42', true);   -- agent 7 answers, 42 s
+INSERT INTO session_stream.messages VALUES
+    (3, 1002, '2024-05-01 09:01:10', false),  -- customer 1002 asks
+    (3, 1002, '2024-05-01 09:01:30', false),  -- and asks again
+    (5, 1002, '2024-05-01 09:03:00', true);   -- agent 5 answers, 110 s
+INSERT INTO session_stream.messages VALUES
+    (7, 1001, '2024-05-01 09:05:00', false);  -- 1001 asks again, unanswered
+SELECT customer_id, opened_at::time AS opened, responder_id AS responder,
+       answered_at::time AS answered, answered_at - opened_at AS first_response
+  FROM session_stream.sessions ORDER BY customer_id, opened_at;
+
+\echo == Late: a reply of agent 9 at 09:00:20 arrives only now.  It answered
+\echo == 1001 first, so the session is recomputed: 20 s, responder 9.
+INSERT INTO session_stream.messages VALUES (9, 1001, '2024-05-01 09:00:20', true);
+SELECT customer_id, opened_at::time AS opened, responder_id AS responder,
+       answered_at::time AS answered, answered_at - opened_at AS first_response
+  FROM session_stream.sessions ORDER BY customer_id, opened_at;
+
+\echo == Late: 1002 had asked at 09:00:50 already; the session starts there.
+INSERT INTO session_stream.messages VALUES (3, 1002, '2024-05-01 09:00:50', false);
+SELECT customer_id, opened_at::time AS opened, responder_id AS responder,
+       answered_at::time AS answered, answered_at - opened_at AS first_response
+  FROM session_stream.sessions ORDER BY customer_id, opened_at;
+
+\echo == Average first-response time of answered sessions:
+SELECT count(*) AS answered_sessions,
+       avg(answered_at - opened_at) AS avg_first_response
+  FROM session_stream.sessions WHERE answered_at IS NOT NULL;
+
+\echo
+\echo == Pair mode on your own table, tbl(a, b, ts, direct) as in the seeds.
+CREATE TABLE tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
+                  direct boolean NOT NULL);
+CREATE INDEX ON tbl (b, ts);
+CREATE TRIGGER tbl_sessions AFTER INSERT ON tbl FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions(
+        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct');
+INSERT INTO tbl VALUES
+    (1, 50, '2024-05-01 10:00:05', true),   -- agent 1 answers at :05 ...
+    (1, 50, '2024-05-01 10:00:00', false),  -- ... the question sent at :00
+    (2, 50, '2024-05-01 10:00:01', false),  -- the same customer asks agent 2
+    (2, 50, '2024-05-01 10:00:09', true);
+SELECT customer_id, agent_id, opened_at::time AS opened,
+       answered_at::time AS answered, answered_at - opened_at AS first_response
+  FROM session_stream.pair_sessions ORDER BY agent_id;
+SQL
+echo "== done; removing the throwaway server"
