@@ -1,8 +1,9 @@
 # Shared steps of scripts/test.sh, scripts/demo.sh and bench/run.sh.
 
 PG_MAJOR=${PG_MAJOR:-15}
-PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# PG_CONFIG may point at another installation (a private copy, another build).
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PG_BIN=$(dirname "$PG_CONFIG")
 TEST_USER=${TEST_USER:-postgres}
 
 as_root() {

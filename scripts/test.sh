@@ -19,7 +19,7 @@ build_and_install "$here"
 
 tree=$(copy_tree_for_test_user "$here")
 status=0
-as_test_user make -C "$tree" installcheck PROVE_FLAGS=--verbose || status=$?
+as_test_user make -C "$tree" PG_CONFIG="$PG_CONFIG" installcheck PROVE_FLAGS=--verbose || status=$?
 if [ "$status" -ne 0 ]; then
     for f in "$tree"/regression.diffs "$tree"/output_iso/regression.diffs; do
         [ -f "$f" ] && { echo "=== $f"; cat "$f"; }
