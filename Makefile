@@ -10,13 +10,15 @@ OBJS = \
 	src/trigger_args.o \
 	src/source.o \
 	src/results.o \
-	src/realtime.o
+	src/realtime.o \
+	src/windows.o \
+	src/consume.o
 
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair trigger_errors
+REGRESS = init realtime_customer realtime_pair trigger_errors consume
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 ISOLATION = same_key

@@ -6,18 +6,29 @@
 -- Every object and operator below is schema-qualified so that the script
 -- means the same whatever search_path the installing role has.
 
+-- The id of the inserting (top-level) transaction, as bigint: the default
+-- of a source's txid column, by which consume_window() finds new rows.
+CREATE FUNCTION session_stream.current_txid()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ss_current_txid'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- The default input stream: one row per chat message.
 CREATE TABLE session_stream.messages (
     agent_id    bigint      NOT NULL,
     customer_id bigint      NOT NULL,
     sent_at     timestamptz NOT NULL,
-    from_agent  boolean     NOT NULL    -- true: agent -> customer
+    from_agent  boolean     NOT NULL,   -- true: agent -> customer
+    txid        bigint      NOT NULL DEFAULT session_stream.current_txid()
 );
 COMMENT ON TABLE session_stream.messages IS
     'Chat messages; from_agent = true is agent -> customer';
 -- track_sessions() reads a customer's messages in time order through this.
 CREATE INDEX messages_customer_id_sent_at_idx
     ON session_stream.messages (customer_id, sent_at);
+-- consume_window() reads new transactions' rows through this.
+CREATE INDEX messages_txid_idx
+    ON session_stream.messages USING brin (txid);
 
 -- Customer mode: a session opens at a customer's first unanswered message
 -- and closes at the first reply from any agent.
@@ -60,3 +71,53 @@ COMMENT ON FUNCTION session_stream.track_sessions() IS
 CREATE TRIGGER track_sessions_customer
     AFTER INSERT ON session_stream.messages
     FOR EACH ROW EXECUTE FUNCTION session_stream.track_sessions('customer');
+
+-- Deferred mode: consume_window(), called from cron, consumes every message
+-- committed since its previous call, exactly once.
+
+-- One row per call that consumed anything; the newest row of a (source,
+-- mode) is where the next call starts (upto_*: the consumed transactions,
+-- like a snapshot: all ids below upto_xmin and those below upto_xmax not
+-- in upto_xip).
+CREATE TABLE session_stream.consumed_windows (
+    window_id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source                regclass    NOT NULL,
+    mode                  text        NOT NULL,
+    results               regclass    NOT NULL,
+    upto_xmin             bigint      NOT NULL,
+    upto_xmax             bigint      NOT NULL,
+    upto_xip              bigint[]    NOT NULL,
+    high_sent_at          timestamptz,          -- latest sent_at consumed so far
+    messages              bigint      NOT NULL,
+    sessions_opened       bigint      NOT NULL,
+    sessions_closed       bigint      NOT NULL,
+    keys_recomputed       bigint      NOT NULL,
+    late_messages         bigint      NOT NULL,
+    late_beyond_retention bigint      NOT NULL,
+    first_sent_at         timestamptz,          -- event-time range of the batch
+    last_sent_at          timestamptz,
+    started_at            timestamptz NOT NULL,
+    elapsed               interval    NOT NULL
+);
+CREATE INDEX consumed_windows_source_mode_idx
+    ON session_stream.consumed_windows (source, mode, window_id);
+
+CREATE FUNCTION session_stream.consume_window(
+    mode text DEFAULT 'customer',
+    source regclass DEFAULT 'session_stream.messages',
+    max_messages bigint DEFAULT NULL,
+    OUT status text,                 -- consumed | empty | busy
+    OUT messages bigint,
+    OUT sessions_opened bigint,
+    OUT sessions_closed bigint,
+    OUT keys_recomputed bigint,
+    OUT late_messages bigint,
+    OUT late_beyond_retention bigint,
+    OUT first_sent_at timestamptz,
+    OUT last_sent_at timestamptz,
+    OUT elapsed interval)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ss_consume_window'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION session_stream.consume_window(text, regclass, bigint) IS
+    'Deferred mode: consume the messages committed since the previous call, exactly once';

@@ -79,7 +79,7 @@ INSERT INTO session_stream.messages VALUES
     (1, 9, '2024-01-01 10:00:07', false),
     (2, 9, '2024-01-01 10:00:03', false);
 SELECT * FROM session_stream.sessions ORDER BY opened_at;
-COPY session_stream.messages FROM stdin;
+COPY session_stream.messages (agent_id, customer_id, sent_at, from_agent) FROM stdin;
 4	9	2024-01-01 10:00:12	t
 4	9	2024-01-01 10:00:11	f
 4	9	2024-01-01 10:00:04	t

@@ -124,7 +124,7 @@ typedef struct StatementRows
 	ItemPointer self;			/* the row whose trigger is running */
 } StatementRows;
 
-static void
+static bool
 remember_statement_row(const SSMessage *message, HeapTuple tuple, void *arg)
 {
 	StatementRows *stmt = (StatementRows *) arg;
@@ -134,6 +134,7 @@ remember_statement_row(const SSMessage *message, HeapTuple tuple, void *arg)
 		HeapTupleHeaderGetRawCommandId(header) == stmt->cid &&
 		!ItemPointerEquals(&tuple->t_self, stmt->self))
 		remember_applied(stmt->relid, &tuple->t_self);
+	return true;
 }
 
 static TriggerData *
@@ -261,7 +262,7 @@ replay_key(SSResults *results, Relation source, HeapTuple tuple,
 										 results->snapshot, message,
 										 has_kept ? &kept_answer : NULL,
 										 &count, remember_statement_row, &stmt);
-	sessions_replay(messages, count, insert_session, results);
+	sessions_replay(NULL, messages, count, insert_session, results);
 	pfree(messages);
 }
 

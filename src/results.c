@@ -116,6 +116,20 @@ read_session(SSResults *results, SSSession *s)
 	s->agent_id = isnull ? 0 : id_value(d, t->results_agent_type);
 }
 
+/* Does the results table hold no session at all? */
+bool
+results_is_empty(SSResults *results)
+{
+	IndexScanDesc scan = index_beginscan(results->rel, results->index,
+										 results->snapshot, 0, 0);
+	bool		empty;
+
+	index_rescan(scan, NULL, 0, NULL, 0);
+	empty = !index_getnext_slot(scan, ForwardScanDirection, results->slot);
+	index_endscan(scan);
+	return empty;
+}
+
 /*
  * The key's newest session, if any.  It stays in results->slot so that
  * results_close_session() can answer it without a second lookup.

@@ -12,6 +12,7 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -48,6 +49,15 @@ on_subxact_event(SubXactEvent event, SubTransactionId mySubid,
 void
 _PG_init(void)
 {
+	DefineCustomIntVariable("session_stream.consume_batch_limit",
+							"Most messages one consume_window() call takes when max_messages is NULL.",
+							"Bounds a call's memory (about 50 bytes a message) on a large backlog; the rest is left for the next call.",
+							&consume_batch_limit,
+							1000000, 1, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("session_stream");
+
 	RegisterXactCallback(on_xact_event, NULL);
 	RegisterSubXactCallback(on_subxact_event, NULL);
 }

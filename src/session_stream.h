@@ -20,6 +20,7 @@
 #include "storage/itemptr.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
+#include "utils/timestamp.h"
 
 /* Which messages form one key: see DESIGN.md section 1. */
 typedef enum SSMode
@@ -70,6 +71,7 @@ typedef struct SSSession
 	int64		opened_at;
 	int64		answered_at;	/* meaningless while open */
 	bool		is_open;
+	bool		was_open;		/* replay only: stored open before it */
 } SSSession;
 
 /* What a key's replay knows between two messages. */
@@ -92,7 +94,8 @@ extern int	sessions_compare_messages(const SSMessage *a, const SSMessage *b);
 extern void sessions_sort(SSMessage *messages, int count);
 extern void sessions_closing_message(const SSSession *session, SSMessage *out);
 extern SSStep sessions_apply(SSKeyState *state, const SSMessage *message);
-extern void sessions_replay(const SSMessage *sorted, int count,
+extern void sessions_replay(const SSKeyState *initial,
+							const SSMessage *sorted, int count,
 							SSSessionSink sink, void *sink_arg);
 
 /* ---------------------------------------------------------------------
@@ -118,6 +121,8 @@ typedef struct SSTracker
 	Oid			agent_type;
 	Oid			time_type;		/* TIMESTAMPOID or TIMESTAMPTZOID */
 	Oid			source_index;	/* btree led by (customer, time) */
+	NameData	txid_column;	/* deferred mode: inserting transaction id */
+	AttrNumber	txid_attnum;	/* InvalidAttrNumber if there is none */
 
 	/* results table */
 	Oid			results_relid;
@@ -132,6 +137,8 @@ typedef struct SSTracker
 } SSTracker;
 
 extern SSTracker *trigger_args_lookup(Trigger *trigger, Relation source);
+extern void trigger_args_build(Trigger *trigger, Relation source,
+							   SSTracker *out);
 extern void trigger_args_invalidate(Oid relid);
 extern const char *trigger_args_mode_name(SSMode mode);
 
@@ -145,8 +152,8 @@ extern bool source_has_later_message(const SSTracker *tracker, Relation source,
 									 Snapshot snapshot, const SSMessage *message,
 									 ItemPointer self);
 
-/* Called for each message found, with its tuple (for marking own rows). */
-typedef void (*SSMessageVisitor) (const SSMessage *message, HeapTuple tuple,
+/* Called for each message found, with its tuple; false drops the message. */
+typedef bool (*SSMessageVisitor) (const SSMessage *message, HeapTuple tuple,
 								  void *arg);
 extern SSMessage *source_key_messages_after(const SSTracker *tracker,
 											Relation source, Snapshot snapshot,
@@ -155,6 +162,14 @@ extern SSMessage *source_key_messages_after(const SSTracker *tracker,
 											int *count,
 											SSMessageVisitor visitor,
 											void *visitor_arg);
+extern int64 source_row_txid(const SSTracker *tracker, Relation source,
+							 TupleTableSlot *slot);
+
+typedef void (*SSWindowRowVisitor) (const SSMessage *message, int64 txid,
+									void *arg);
+extern void source_scan_window(const SSTracker *tracker, Relation source,
+							   Snapshot snapshot, int64 min_txid,
+							   SSWindowRowVisitor visitor, void *arg);
 
 /* ---------------------------------------------------------------------
  * results.c: reading and writing a results table
@@ -178,6 +193,7 @@ typedef struct SSResults
 extern void results_open(SSResults *results, const SSTracker *tracker,
 						 Snapshot snapshot);
 extern void results_close(SSResults *results);
+extern bool results_is_empty(SSResults *results);
 extern bool results_last_session(SSResults *results, const SSMessage *key,
 								 SSSession *session);
 extern bool results_rewind_before(SSResults *results, const SSMessage *key,
@@ -185,6 +201,59 @@ extern bool results_rewind_before(SSResults *results, const SSMessage *key,
 								  SSSession *kept, int *deleted);
 extern void results_insert(SSResults *results, const SSSession *session);
 extern void results_close_session(SSResults *results, const SSSession *session);
+
+/* ---------------------------------------------------------------------
+ * windows.c: consumer positions and the consumed_windows table
+ * ---------------------------------------------------------------------
+ */
+
+/* Consumed transactions: all below xmin, and those below xmax not in xip. */
+typedef struct SSPosition
+{
+	int64		xmin;
+	int64		xmax;
+	int			nxip;
+	int64	   *xip;			/* sorted */
+} SSPosition;
+
+typedef struct SSWindowState
+{
+	bool		exists;			/* false before the first consumed window */
+	SSPosition	position;
+	bool		has_high;
+	int64		high_sent_at;	/* latest sent_at ever consumed */
+} SSWindowState;
+
+/* What one consume_window() call did. */
+typedef struct SSConsumeCounts
+{
+	int64		messages;
+	int64		sessions_opened;
+	int64		sessions_closed;
+	int64		keys_recomputed;
+	int64		late_messages;
+	int64		late_beyond_retention;
+	int64		first_sent_at;
+	int64		last_sent_at;
+	TimestampTz started_at;
+} SSConsumeCounts;
+
+extern bool windows_contains(const SSPosition *position, int64 xid);
+extern void windows_position_of_snapshot(Snapshot snapshot, SSPosition *out);
+extern void windows_advance(const SSPosition *previous,
+							const SSPosition *current, int64 cutoff,
+							SSPosition *out);
+extern bool windows_load(Oid source, SSMode mode, Snapshot snapshot,
+						 SSWindowState *state);
+extern void windows_save(Oid source, SSMode mode, Oid results,
+						 const SSPosition *upto, const SSConsumeCounts *counts,
+						 bool has_high, int64 high_sent_at);
+
+/* ---------------------------------------------------------------------
+ * consume.c: consume_window()
+ * ---------------------------------------------------------------------
+ */
+extern int	consume_batch_limit;
 
 /* ---------------------------------------------------------------------
  * realtime.c: the track_sessions() trigger

@@ -107,12 +107,14 @@ sessions_apply(SSKeyState *state, const SSMessage *message)
 }
 
 /*
- * Replay messages of one key, already sorted, from an idle state.  Every
- * answered session is handed to the sink as it closes, and a session still
- * open at the end is handed over last.
+ * Replay messages of one key, already sorted, starting from "initial" (an
+ * idle key if NULL).  Every answered session is handed to the sink as it
+ * closes, and a session still open at the end is handed over last; a
+ * session that was already open in "initial" is marked was_open, so the
+ * sink can update it rather than insert it.
  */
 void
-sessions_replay(const SSMessage *sorted, int count,
+sessions_replay(const SSKeyState *initial, const SSMessage *sorted, int count,
 				SSSessionSink sink, void *sink_arg)
 {
 	SSKeyState	state = {false, 0};
@@ -120,6 +122,14 @@ sessions_replay(const SSMessage *sorted, int count,
 	int			i;
 
 	memset(&session, 0, sizeof(session));
+	if (initial != NULL && initial->is_open && count > 0)
+	{
+		state = *initial;
+		session.customer_id = sorted[0].customer_id;
+		session.agent_id = sorted[0].agent_id;
+		session.was_open = true;
+	}
+
 	for (i = 0; i < count; i++)
 	{
 		const SSMessage *message = &sorted[i];
@@ -133,6 +143,7 @@ sessions_replay(const SSMessage *sorted, int count,
 			case SS_STEP_OPENED:
 				session.customer_id = message->customer_id;
 				session.agent_id = message->agent_id;
+				session.was_open = false;
 				break;
 			case SS_STEP_CLOSED:
 				session.agent_id = message->agent_id;
@@ -140,11 +151,13 @@ sessions_replay(const SSMessage *sorted, int count,
 				session.answered_at = message->sent_at;
 				session.is_open = false;
 				sink(&session, sink_arg);
+				session.was_open = false;
 				break;
 		}
 	}
 
-	if (state.is_open)
+	/* A session open before and still open has nothing new to say. */
+	if (state.is_open && !session.was_open)
 	{
 		session.opened_at = state.opened_at;
 		session.answered_at = 0;

@@ -15,6 +15,10 @@
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "miscadmin.h"
+#include "nodes/tidbitmap.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
@@ -148,7 +152,7 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 /*
  * Collect the messages of key's key that come strictly after "after" in
  * event-time order (all of them if after is NULL), sorted.  The visitor, if
- * given, sees each message with its heap tuple.
+ * given, sees each message with its heap tuple and says whether to keep it.
  */
 SSMessage *
 source_key_messages_after(const SSTracker *tracker, Relation source,
@@ -180,16 +184,18 @@ source_key_messages_after(const SSTracker *tracker, Relation source,
 			capacity *= 2;
 			messages = repalloc_huge(messages, capacity * sizeof(SSMessage));
 		}
-		messages[n++] = m;
 		if (visitor != NULL)
 		{
 			bool		should_free;
 			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+			bool		keep = visitor(&m, tuple, visitor_arg);
 
-			visitor(&m, tuple, visitor_arg);
 			if (should_free)
 				heap_freetuple(tuple);
+			if (!keep)
+				continue;
 		}
+		messages[n++] = m;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -198,4 +204,116 @@ source_key_messages_after(const SSTracker *tracker, Relation source,
 	sessions_sort(messages, n);
 	*count = n;
 	return messages;
+}
+
+/* The bigint transaction id a row was inserted by (deferred mode). */
+int64
+source_row_txid(const SSTracker *tracker, Relation source, TupleTableSlot *slot)
+{
+	return DatumGetInt64(required_attr(source, slot, NULL, tracker->txid_attnum));
+}
+
+/*
+ * An index usable for "txid >= x": BRIN or btree, led by the txid column,
+ * able to return a bitmap.
+ */
+static Oid
+txid_index(const SSTracker *t, Relation source)
+{
+	List	   *indexes = RelationGetIndexList(source);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		usable;
+
+		usable = (index->rd_rel->relam == BRIN_AM_OID ||
+				  index->rd_rel->relam == BTREE_AM_OID) &&
+			index->rd_index->indisvalid &&
+			index->rd_index->indkey.values[0] == t->txid_attnum &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		index_close(index, AccessShareLock);
+		if (usable)
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+static void
+visit_window_row(const SSTracker *t, Relation source, TupleTableSlot *slot,
+				 int64 min_txid, SSWindowRowVisitor visitor, void *arg)
+{
+	int64		txid = source_row_txid(t, source, slot);
+	SSMessage	m;
+
+	if (txid < min_txid)
+		return;
+	read_message(t, source, slot, NULL, &m);
+	visitor(&m, txid, arg);
+}
+
+/*
+ * Hand every row visible to the snapshot with txid >= min_txid to the
+ * visitor.  With a BRIN or btree index on the txid column only the pages
+ * that may hold such rows are read (a bitmap heap scan, rows rechecked);
+ * without one, the whole table is.
+ */
+void
+source_scan_window(const SSTracker *tracker, Relation source,
+				   Snapshot snapshot, int64 min_txid,
+				   SSWindowRowVisitor visitor, void *arg)
+{
+	Oid			indexoid = txid_index(tracker, source);
+	TupleTableSlot *slot = table_slot_create(source, NULL);
+	TableScanDesc scan;
+
+	if (!OidIsValid(indexoid))
+	{
+		scan = table_beginscan(source, snapshot, 0, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			CHECK_FOR_INTERRUPTS();
+			visit_window_row(tracker, source, slot, min_txid, visitor, arg);
+		}
+	}
+	else
+	{
+		Relation	index = index_open(indexoid, AccessShareLock);
+		TIDBitmap  *bitmap = tbm_create(work_mem * 1024L, NULL);
+		IndexScanDesc iscan;
+		ScanKeyData key;
+		TBMIterator *iterator;
+		TBMIterateResult *page;
+
+		/* BRIN looks the operator up by its right-hand type: name it. */
+		ScanKeyEntryInitialize(&key, 0, 1, BTGreaterEqualStrategyNumber,
+							   INT8OID, InvalidOid, F_INT8GE,
+							   Int64GetDatum(min_txid));
+		iscan = index_beginscan_bitmap(index, snapshot, 1);
+		index_rescan(iscan, &key, 1, NULL, 0);
+		(void) index_getbitmap(iscan, bitmap);
+		index_endscan(iscan);
+		index_close(index, AccessShareLock);
+
+		scan = table_beginscan_bm(source, snapshot, 0, NULL);
+		iterator = tbm_begin_iterate(bitmap);
+		while ((page = tbm_iterate(iterator)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!table_scan_bitmap_next_block(scan, page))
+				continue;
+			while (table_scan_bitmap_next_tuple(scan, page, slot))
+				visit_window_row(tracker, source, slot, min_txid, visitor, arg);
+		}
+		tbm_end_iterate(iterator);
+		tbm_free(bitmap);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
 }

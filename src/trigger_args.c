@@ -51,6 +51,7 @@ typedef struct TriggerArgs
 	const char *customer;
 	const char *time;
 	const char *from_agent;
+	const char *txid;			/* deferred mode only */
 	const char *results;		/* NULL: the extension's table for the mode */
 } TriggerArgs;
 
@@ -87,6 +88,7 @@ parse_trigger_args(Trigger *trigger, Relation source, TriggerArgs *args)
 	args->customer = "customer_id";
 	args->time = "sent_at";
 	args->from_agent = "from_agent";
+	args->txid = "txid";
 	args->results = NULL;
 
 	for (i = 1; i < trigger->tgnargs; i++)
@@ -108,21 +110,21 @@ parse_trigger_args(Trigger *trigger, Relation source, TriggerArgs *args)
 				target = &args->from_agent;
 			else if (keylen == 7 && strncmp(arg, "results", 7) == 0)
 				target = &args->results;
+			else if (keylen == 4 && strncmp(arg, "txid", 4) == 0)
+				target = &args->txid;
 		}
 		if (target == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid argument \"%s\" for trigger \"%s\" on table \"%s\"",
 							arg, trigger->tgname, ss_table_name(source)),
-					 errhint("Arguments after the mode are 'agent=column', 'customer=column', 'ts=column', 'from_agent=column' and 'results=table'.")));
+					 errhint("Arguments after the mode are 'agent=column', 'customer=column', 'ts=column', 'from_agent=column', 'txid=column' and 'results=table'.")));
 		*target = eq + 1;
 	}
 }
 
-/* Find a live column by name; error naming table and column if absent. */
 static AttrNumber
-column_by_name(Relation rel, const char *name, const char *role,
-			   const char *hint)
+optional_column(Relation rel, const char *name)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -134,13 +136,24 @@ column_by_name(Relation rel, const char *name, const char *role,
 		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
 			return att->attnum;
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("column \"%s\" of table \"%s\" does not exist",
-					name, ss_table_name(rel)),
-			 errdetail("It was to hold the %s.", role),
-			 errhint("%s", hint)));
-	return InvalidAttrNumber;	/* keep compiler quiet */
+	return InvalidAttrNumber;
+}
+
+/* Find a live column by name; error naming table and column if absent. */
+static AttrNumber
+column_by_name(Relation rel, const char *name, const char *role,
+			   const char *hint)
+{
+	AttrNumber	attnum = optional_column(rel, name);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table \"%s\" does not exist",
+						name, ss_table_name(rel)),
+				 errdetail("It was to hold the %s.", role),
+				 errhint("%s", hint)));
+	return attnum;
 }
 
 static Oid
@@ -252,6 +265,15 @@ check_source(Relation source, const TriggerArgs *args, SSTracker *t)
 				 column_type(source, t->from_agent_attnum) == BOOLOID,
 				 "The message direction must be boolean, true for agent to customer.",
 				 "Map another column with a trigger argument such as 'from_agent=from_agent'.");
+
+	/* Deferred mode's transaction id column; consume.c insists on it. */
+	namestrcpy(&t->txid_column, args->txid);
+	t->txid_attnum = optional_column(source, args->txid);
+	if (t->txid_attnum != InvalidAttrNumber)
+		require_type(source, t->txid_attnum,
+					 column_type(source, t->txid_attnum) == INT8OID,
+					 "The transaction id column must be bigint, filled by session_stream.current_txid().",
+					 "Map another column with a trigger argument such as 'txid=txid'.");
 
 	leading[0] = t->customer_attnum;
 	leading[1] = t->time_attnum;
@@ -398,12 +420,30 @@ trigger_args_invalidate(Oid relid)
 	}
 }
 
+/*
+ * Parse and check a trigger's arguments against its tables, without
+ * caching.  consume.c uses this with the arguments of a disabled trigger,
+ * or with just a mode for the defaults.
+ */
+void
+trigger_args_build(Trigger *trigger, Relation source, SSTracker *out)
+{
+	TriggerArgs args;
+
+	memset(out, 0, sizeof(*out));
+	out->trigger_oid = trigger->tgoid;
+	parse_trigger_args(trigger, source, &args);
+	out->mode = args.mode;
+	check_source(source, &args, out);
+	check_results(source, &args, out);
+	out->valid = true;
+}
+
 SSTracker *
 trigger_args_lookup(Trigger *trigger, Relation source)
 {
 	SSTracker  *entry;
 	SSTracker	built;
-	TriggerArgs args;
 	bool		found;
 
 	if (trackers == NULL)
@@ -425,13 +465,7 @@ trigger_args_lookup(Trigger *trigger, Relation source)
 		return entry;
 
 	/* Build into a local copy so that an error leaves the entry invalid. */
-	memset(&built, 0, sizeof(built));
-	built.trigger_oid = trigger->tgoid;
-	parse_trigger_args(trigger, source, &args);
-	built.mode = args.mode;
-	check_source(source, &args, &built);
-	check_results(source, &args, &built);
-	built.valid = true;
+	trigger_args_build(trigger, source, &built);
 	*entry = built;
 	return entry;
 }

@@ -1,0 +1,594 @@
+/*-------------------------------------------------------------------------
+ *
+ * consume.c
+ *	  consume_window(): deferred mode.  Inserts stay cheap (no trigger);
+ *	  a call from cron consumes, exactly once, every message committed since
+ *	  the previous call and applies it in event-time order.
+ *
+ * One call:
+ *
+ * 1. Take the (source, mode) consumer lock without waiting; if another
+ *	  call holds it, return status 'busy' at once (pg_cron queues
+ *	  overlapping runs; they must not pile up or double-process).
+ * 2. Under the lock take a fresh snapshot and load the previous position
+ *	  with it (windows.c).  The batch is the rows visible in the snapshot
+ *	  whose transaction id (the source's txid column, filled by
+ *	  session_stream.current_txid()) the snapshot sees committed and the
+ *	  previous position had not consumed.  Rows are found through a BRIN or
+ *	  btree index on txid when there is one; nothing is written per row.
+ * 3. If the batch is larger than max_messages, keep the transactions with
+ *	  the lowest ids that fit (a transaction is never split) and leave the
+ *	  rest for the next call.
+ * 4. Sort the batch by key, then event time, and apply each key's run with
+ *	  the shared state machine (sessions.c), starting from the key's newest
+ *	  stored session.  A run whose first message precedes something the key
+ *	  already had applied is late: the key is rewound to the last session
+ *	  answered before it and replayed from the source's rows that are
+ *	  consumed once this call commits, as the realtime trigger does.
+ * 5. Record the window (consumed_windows) in the same transaction: a call
+ *	  that fails or is killed leaves nothing, and the next call consumes
+ *	  exactly what this one did not.
+ *
+ * Knowing whether a run is late needs the key's latest applied message,
+ * including messages that changed nothing and so left no trace in the
+ * results.  The position keeps the latest sent_at ever consumed: a run
+ * that starts after it cannot be late, and only runs at or before it (the
+ * arrival-jitter boundary of each window) look at the source's index.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_stream.h"
+
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+/* field4 of the consumer lock tag; track_sessions() uses 0x5353 */
+#define SS_CONSUMER_LOCK_CLASS 0x5354
+
+int			consume_batch_limit = 1000000;
+
+PG_FUNCTION_INFO_V1(ss_consume_window);
+PG_FUNCTION_INFO_V1(ss_current_txid);
+
+/* The inserting transaction's id, for the source's txid column default. */
+Datum
+ss_current_txid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
+}
+
+typedef struct BatchRow
+{
+	SSMessage	message;
+	int64		txid;
+} BatchRow;
+
+/* The rows of one window as they are collected. */
+typedef struct Batch
+{
+	const SSPosition *current;	/* seen committed by this call's snapshot */
+	const SSPosition *previous; /* consumed before */
+	int64		limit;
+	int64		cutoff;			/* highest txid kept; PG_INT64_MAX: all */
+	BatchRow   *rows;
+	int64		count;
+	int64		capacity;
+} Batch;
+
+/* One call's working state. */
+typedef struct Consumer
+{
+	const SSTracker *tracker;
+	Relation	source;
+	Snapshot	snapshot;
+	SSResults	results;
+	bool		results_empty;	/* nothing stored: skip the lookups */
+	SSWindowState previous;
+	SSPosition	upto;			/* consumed once this call commits */
+	SSConsumeCounts counts;
+	SSMessage  *run;			/* buffer for one key's messages */
+	int64		run_capacity;
+} Consumer;
+
+static int
+compare_txid(const void *a, const void *b)
+{
+	int64		x = ((const BatchRow *) a)->txid;
+	int64		y = ((const BatchRow *) b)->txid;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static int
+compare_customer_run(const void *a, const void *b)
+{
+	const SSMessage *x = &((const BatchRow *) a)->message;
+	const SSMessage *y = &((const BatchRow *) b)->message;
+
+	if (x->customer_id != y->customer_id)
+		return x->customer_id < y->customer_id ? -1 : 1;
+	return sessions_compare_messages(x, y);
+}
+
+static int
+compare_pair_run(const void *a, const void *b)
+{
+	const SSMessage *x = &((const BatchRow *) a)->message;
+	const SSMessage *y = &((const BatchRow *) b)->message;
+
+	if (x->customer_id != y->customer_id)
+		return x->customer_id < y->customer_id ? -1 : 1;
+	if (x->agent_id != y->agent_id)
+		return x->agent_id < y->agent_id ? -1 : 1;
+	return sessions_compare_messages(x, y);
+}
+
+static bool
+same_key(SSMode mode, const SSMessage *a, const SSMessage *b)
+{
+	return a->customer_id == b->customer_id &&
+		(mode == SS_MODE_CUSTOMER || a->agent_id == b->agent_id);
+}
+
+/*
+ * Keep only the transactions with the lowest ids, at least "limit" rows
+ * of them (a transaction is kept whole), and lower the cutoff to match.
+ */
+static void
+shrink_to_limit(Batch *batch)
+{
+	int64		kept;
+
+	if (batch->count <= batch->limit)
+		return;
+	qsort(batch->rows, batch->count, sizeof(BatchRow), compare_txid);
+	batch->cutoff = batch->rows[batch->limit - 1].txid;
+	kept = batch->limit;
+	while (kept < batch->count && batch->rows[kept].txid == batch->cutoff)
+		kept++;
+	batch->count = kept;
+}
+
+static void
+collect_row(const SSMessage *message, int64 txid, void *arg)
+{
+	Batch	   *batch = (Batch *) arg;
+
+	if (!windows_contains(batch->current, txid) ||
+		windows_contains(batch->previous, txid) ||
+		txid > batch->cutoff)
+		return;
+
+	if (batch->count == batch->capacity)
+	{
+		/* Hold at most about twice the limit: shrink, grow only if needed. */
+		if (batch->capacity >= 2 * batch->limit)
+			shrink_to_limit(batch);
+		if (batch->count == batch->capacity)
+		{
+			batch->capacity *= 2;
+			batch->rows = repalloc_huge(batch->rows,
+										batch->capacity * sizeof(BatchRow));
+		}
+		if (txid > batch->cutoff)
+			return;
+	}
+	batch->rows[batch->count].message = *message;
+	batch->rows[batch->count].txid = txid;
+	batch->count++;
+}
+
+/* Store what a replay produced and count it. */
+static void
+write_session(const SSSession *session, void *arg)
+{
+	Consumer   *c = (Consumer *) arg;
+
+	if (session->was_open)
+		results_close_session(&c->results, session);
+	else
+	{
+		results_insert(&c->results, session);
+		c->counts.sessions_opened++;
+	}
+	if (!session->is_open)
+		c->counts.sessions_closed++;
+}
+
+static int64
+tuple_txid(Consumer *c, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, c->tracker->txid_attnum,
+								 RelationGetDescr(c->source), &isnull);
+
+	return isnull ? PG_INT64_MAX : DatumGetInt64(d);
+}
+
+/* Latest message of the key consumed by an earlier call, after a point. */
+typedef struct PriorScan
+{
+	Consumer   *consumer;
+	bool		found;
+	SSMessage	latest;
+} PriorScan;
+
+static bool
+note_prior_message(const SSMessage *message, HeapTuple tuple, void *arg)
+{
+	PriorScan  *scan = (PriorScan *) arg;
+
+	if (windows_contains(&scan->consumer->previous.position,
+						 tuple_txid(scan->consumer, tuple)) &&
+		(!scan->found || sessions_compare_messages(message, &scan->latest) > 0))
+	{
+		scan->latest = *message;
+		scan->found = true;
+	}
+	return false;				/* nothing to collect */
+}
+
+/* Rows a replay may use: consumed before or by this call. */
+static bool
+consumed_by_this_call(const SSMessage *message, HeapTuple tuple, void *arg)
+{
+	Consumer   *c = (Consumer *) arg;
+
+	return windows_contains(&c->upto, tuple_txid(c, tuple));
+}
+
+/*
+ * The latest message the key had applied before this call, as far as it
+ * can come after "first": from its newest stored session, and from the
+ * source when earlier windows may hold later messages.
+ */
+static bool
+latest_applied(Consumer *c, const SSMessage *first, SSSession *last,
+			   bool *has_last, SSMessage *latest)
+{
+	bool		found = false;
+
+	*has_last = !c->results_empty && results_last_session(&c->results, first, last);
+	if (*has_last)
+	{
+		if (last->is_open)
+		{
+			/* its opening message: customer, at opened_at */
+			latest->customer_id = last->customer_id;
+			latest->agent_id = PG_INT64_MIN;
+			latest->sent_at = last->opened_at;
+			latest->from_agent = false;
+		}
+		else
+			sessions_closing_message(last, latest);
+		found = true;
+	}
+
+	if (c->previous.has_high && first->sent_at <= c->previous.high_sent_at)
+	{
+		PriorScan	scan;
+		int			n;
+
+		memset(&scan, 0, sizeof(scan));
+		scan.consumer = c;
+
+		pfree(source_key_messages_after(c->tracker, c->source, c->snapshot,
+										first, first, &n,
+										note_prior_message, &scan));
+		if (scan.found &&
+			(!found || sessions_compare_messages(&scan.latest, latest) > 0))
+		{
+			*latest = scan.latest;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* Apply one key's messages of this window, sorted. */
+static void
+apply_run(Consumer *c, const BatchRow *rows, int64 n)
+{
+	const SSMessage *first = &rows[0].message;
+	SSSession	last;
+	bool		has_last;
+	SSMessage	latest;
+	int64		i;
+
+	if (latest_applied(c, first, &last, &has_last, &latest) &&
+		sessions_compare_messages(first, &latest) < 0)
+	{
+		SSSession	kept;
+		SSMessage	kept_answer;
+		bool		has_kept;
+		int			deleted;
+		int			count;
+		SSMessage  *messages;
+
+		for (i = 0; i < n && sessions_compare_messages(&rows[i].message, &latest) < 0; i++)
+			c->counts.late_messages++;
+		c->counts.keys_recomputed++;
+
+		has_kept = results_rewind_before(&c->results, first, first, &kept, &deleted);
+		if (has_kept)
+			sessions_closing_message(&kept, &kept_answer);
+		messages = source_key_messages_after(c->tracker, c->source, c->snapshot,
+											 first, has_kept ? &kept_answer : NULL,
+											 &count, consumed_by_this_call, c);
+		sessions_replay(NULL, messages, count, write_session, c);
+		pfree(messages);
+	}
+	else
+	{
+		SSKeyState	initial = {has_last && last.is_open, has_last ? last.opened_at : 0};
+
+		if (n > c->run_capacity)
+		{
+			c->run_capacity = Max(n, 2 * c->run_capacity);
+			c->run = repalloc_huge(c->run, c->run_capacity * sizeof(SSMessage));
+		}
+		for (i = 0; i < n; i++)
+			c->run[i] = rows[i].message;
+		sessions_replay(&initial, c->run, (int) n, write_session, c);
+	}
+}
+
+static Oid
+track_sessions_oid(void)
+{
+	return LookupFuncName(list_make2(makeString("session_stream"),
+									 makeString("track_sessions")),
+						  0, NULL, false);
+}
+
+/*
+ * The stream's column mapping and results table: from a disabled
+ * track_sessions() trigger of the same mode on the source if there is one,
+ * else the defaults.  An enabled one already applies every row: refuse.
+ */
+static void
+find_deferred_tracker(Relation source, SSMode mode, SSTracker *out)
+{
+	TriggerDesc *triggers = source->trigdesc;
+	const char *mode_name = trigger_args_mode_name(mode);
+	Oid			track_sessions = track_sessions_oid();
+	Trigger		defaults;
+	char	   *default_args[1];
+	int			i;
+
+	for (i = 0; triggers != NULL && i < triggers->numtriggers; i++)
+	{
+		Trigger    *trigger = &triggers->triggers[i];
+
+		if (trigger->tgfoid != track_sessions || trigger->tgnargs < 1 ||
+			strcmp(trigger->tgargs[0], mode_name) != 0)
+			continue;
+		if (trigger->tgenabled != TRIGGER_DISABLED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot consume table \"%s\" in %s mode",
+							ss_table_name(source), mode_name),
+					 errdetail("Trigger \"%s\" already applies each row as it arrives.",
+							   trigger->tgname),
+					 errhint("Disable that trigger first (ALTER TABLE %s DISABLE TRIGGER %s), or consume in the other mode.",
+							 ss_table_name(source), quote_identifier(trigger->tgname))));
+		trigger_args_build(trigger, source, out);
+		return;
+	}
+
+	memset(&defaults, 0, sizeof(defaults));
+	defaults.tgname = "consume_window";
+	default_args[0] = (char *) mode_name;
+	defaults.tgnargs = 1;
+	defaults.tgargs = default_args;
+	trigger_args_build(&defaults, source, out);
+}
+
+static void
+check_deferred_source(Relation source, const SSTracker *tracker)
+{
+	AclResult	acl;
+
+	if (tracker->txid_attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("table \"%s\" has no transaction id column \"%s\"",
+						ss_table_name(source), NameStr(tracker->txid_column)),
+				 errdetail("consume_window() finds new messages by the transaction that inserted them."),
+				 errhint("ALTER TABLE %s ADD COLUMN %s bigint NOT NULL DEFAULT session_stream.current_txid(); CREATE INDEX ON %s USING brin (%s);",
+						 ss_table_name(source), quote_identifier(NameStr(tracker->txid_column)),
+						 ss_table_name(source), quote_identifier(NameStr(tracker->txid_column)))));
+
+	acl = pg_class_aclcheck(RelationGetRelid(source), GetUserId(), ACL_SELECT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(source));
+	acl = pg_class_aclcheck(tracker->results_relid, GetUserId(),
+							ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(tracker->results_relid));
+}
+
+static bool
+try_consumer_lock(Oid source, SSMode mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, source, (uint32) mode,
+						 SS_CONSUMER_LOCK_CLASS);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static SSMode
+parse_mode(FunctionCallInfo fcinfo)
+{
+	char	   *mode;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mode of consume_window() must not be null"),
+				 errhint("Valid modes are \"customer\" and \"pair\".")));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(mode, "customer") == 0)
+		return SS_MODE_CUSTOMER;
+	if (strcmp(mode, "pair") == 0)
+		return SS_MODE_PAIR;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid mode \"%s\" for consume_window()", mode),
+			 errhint("Valid modes are \"customer\" and \"pair\".")));
+	return SS_MODE_CUSTOMER;	/* keep compiler quiet */
+}
+
+static int64
+parse_max_messages(FunctionCallInfo fcinfo)
+{
+	int64		max_messages;
+
+	if (PG_ARGISNULL(2))
+		return consume_batch_limit;
+	max_messages = PG_GETARG_INT64(2);
+	if (max_messages < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_messages must be at least 1, not " INT64_FORMAT, max_messages),
+				 errhint("Pass NULL for the default bound, session_stream.consume_batch_limit.")));
+	return max_messages;
+}
+
+static Datum
+result_row(FunctionCallInfo fcinfo, const char *status,
+		   const SSConsumeCounts *counts)
+{
+	TupleDesc	desc;
+	Datum		values[10];
+	bool		nulls[10];
+	Interval   *elapsed = palloc0(sizeof(Interval));
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "consume_window() must return a record");
+	desc = BlessTupleDesc(desc);
+	memset(nulls, false, sizeof(nulls));
+	elapsed->time = GetCurrentTimestamp() - counts->started_at;
+
+	values[0] = CStringGetTextDatum(status);
+	values[1] = Int64GetDatum(counts->messages);
+	values[2] = Int64GetDatum(counts->sessions_opened);
+	values[3] = Int64GetDatum(counts->sessions_closed);
+	values[4] = Int64GetDatum(counts->keys_recomputed);
+	values[5] = Int64GetDatum(counts->late_messages);
+	values[6] = Int64GetDatum(counts->late_beyond_retention);
+	values[7] = Int64GetDatum(counts->first_sent_at);
+	values[8] = Int64GetDatum(counts->last_sent_at);
+	nulls[7] = nulls[8] = counts->messages == 0;
+	values[9] = IntervalPGetDatum(elapsed);
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+Datum
+ss_consume_window(PG_FUNCTION_ARGS)
+{
+	SSMode		mode = parse_mode(fcinfo);
+	Oid			relid;
+	int64		max_messages = parse_max_messages(fcinfo);
+	SSTracker	tracker;
+	SSPosition	current;
+	Consumer	c;
+	Batch		batch;
+	int64		start;
+	int64		i;
+
+	memset(&c, 0, sizeof(c));
+	c.counts.started_at = GetCurrentTimestamp();
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source of consume_window() must not be null"),
+				 errhint("Name the message table, e.g. 'session_stream.messages'.")));
+	relid = PG_GETARG_OID(1);
+
+	c.source = table_open(relid, AccessShareLock);
+	if (c.source->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot consume \"%s\"", ss_table_name(c.source)),
+				 errdetail("consume_window() reads plain tables only."),
+				 errhint("Consume each partition of a partitioned table on its own.")));
+	find_deferred_tracker(c.source, mode, &tracker);
+	check_deferred_source(c.source, &tracker);
+	c.tracker = &tracker;
+
+	if (!try_consumer_lock(relid, mode))
+	{
+		table_close(c.source, AccessShareLock);
+		PG_RETURN_DATUM(result_row(fcinfo, "busy", &c.counts));
+	}
+
+	/* A snapshot that sees the previous call's commit, and our own work. */
+	CommandCounterIncrement();
+	c.snapshot = RegisterSnapshot(GetLatestSnapshot());
+	windows_load(relid, mode, c.snapshot, &c.previous);
+	windows_position_of_snapshot(c.snapshot, &current);
+
+	memset(&batch, 0, sizeof(batch));
+	batch.current = &current;
+	batch.previous = &c.previous.position;	/* empty before the first call */
+	batch.limit = max_messages;
+	batch.cutoff = PG_INT64_MAX;
+	batch.capacity = Min(1024, 2 * max_messages);
+	batch.rows = palloc(batch.capacity * sizeof(BatchRow));
+	source_scan_window(&tracker, c.source, c.snapshot,
+					   c.previous.exists ? c.previous.position.xmin : 0,
+					   collect_row, &batch);
+	shrink_to_limit(&batch);
+	windows_advance(&c.previous.position, &current, batch.cutoff, &c.upto);
+
+	if (batch.count > 0)
+	{
+		qsort(batch.rows, batch.count, sizeof(BatchRow),
+			  mode == SS_MODE_PAIR ? compare_pair_run : compare_customer_run);
+		c.counts.messages = batch.count;
+		c.counts.first_sent_at = PG_INT64_MAX;
+		c.counts.last_sent_at = PG_INT64_MIN;
+
+		results_open(&c.results, &tracker, c.snapshot);
+		c.results_empty = results_is_empty(&c.results);
+		c.run_capacity = 64;
+		c.run = palloc(c.run_capacity * sizeof(SSMessage));
+		for (start = 0; start < batch.count; start = i)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (i = start; i < batch.count &&
+				 same_key(mode, &batch.rows[start].message, &batch.rows[i].message); i++)
+			{
+				c.counts.first_sent_at = Min(c.counts.first_sent_at, batch.rows[i].message.sent_at);
+				c.counts.last_sent_at = Max(c.counts.last_sent_at, batch.rows[i].message.sent_at);
+			}
+			apply_run(&c, &batch.rows[start], i - start);
+		}
+		results_close(&c.results);
+
+		windows_save(relid, mode, tracker.results_relid, &c.upto, &c.counts,
+					 true,
+					 c.previous.has_high ? Max(c.previous.high_sent_at, c.counts.last_sent_at)
+					 : c.counts.last_sent_at);
+	}
+
+	UnregisterSnapshot(c.snapshot);
+	table_close(c.source, NoLock);
+	PG_RETURN_DATUM(result_row(fcinfo, batch.count > 0 ? "consumed" : "empty",
+							   &c.counts));
+}
