@@ -21,7 +21,7 @@ PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 REGRESS = init realtime_customer realtime_pair trigger_errors consume
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
-ISOLATION = same_key
+ISOLATION = same_key consume_race
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
 TAP_TESTS = 1

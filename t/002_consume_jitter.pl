@@ -1,0 +1,146 @@
+# Randomised differential test of deferred mode.
+#
+# Eight writers insert messages with up to 2 s of arrival jitter, some in
+# transactions held open for up to 1 s, while two consumer clients call
+# consume_window() at random moments, often at the same time.  Three
+# streams are consumed: session_stream.messages in customer mode and in
+# pair mode, and the seeds' tbl(a, b, ts, direct) in pair mode through a
+# disabled trigger's column mapping.  After a final catch-up every message
+# must have been consumed exactly once and the results must equal the
+# independent replay (test/reference.sql).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('consume');
+$node->init;
+$node->append_conf('postgresql.conf', "max_connections = 30\n");
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE EXTENSION session_stream');
+$node->safe_psql('postgres', slurp_file('test/reference.sql'));
+$node->safe_psql('postgres', q{
+	ALTER TABLE session_stream.messages DISABLE TRIGGER track_sessions_customer;
+	CREATE TABLE tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
+	                  direct boolean NOT NULL,
+	                  txid bigint NOT NULL DEFAULT session_stream.current_txid());
+	CREATE INDEX ON tbl (b, ts);
+	CREATE INDEX ON tbl USING brin (txid);
+	CREATE TABLE tbl_pair_sessions
+	    (LIKE session_stream.pair_sessions INCLUDING ALL);
+	CREATE TRIGGER tbl_sessions AFTER INSERT ON tbl FOR EACH ROW
+	    EXECUTE FUNCTION session_stream.track_sessions(
+	        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',
+	        'results=public.tbl_pair_sessions');
+	ALTER TABLE tbl DISABLE TRIGGER tbl_sessions;
+	CREATE TABLE consume_log (status text, messages bigint);
+});
+
+my $one_row = q{
+\set a random(1, 4)
+\set b random(1, 100)
+\set bo random(0, 1)
+\set lag random(0, 2000000)
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
+  (:a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean);
+INSERT INTO tbl (a, b, ts, direct) VALUES
+  (:a, :b, (clock_timestamp() AT TIME ZONE 'UTC') - :lag * interval '1 us', :bo::boolean);
+};
+my $held_open = q{
+\set hold random(0, 1000)
+BEGIN;
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 3);
+INSERT INTO tbl (a, b, ts, direct)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       (clock_timestamp() AT TIME ZONE 'UTC') - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 3);
+\sleep :hold ms
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 2);
+COMMIT;
+};
+my $consume = q{
+\set pause random(0, 300)
+INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('customer');
+INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair');
+INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair', 'tbl', 200);
+\sleep :pause ms
+};
+
+# Eight writers and two consumers.  pgbench runs the three scripts in one
+# run; to keep two clients consuming, a second pgbench runs consume only.
+my $consumers = IPC::Run::start(
+	[ 'pgbench', '--no-vacuum', '--client=2', '--jobs=1', '--time=22',
+	  '-f', write_script('consume.sql', $consume), $node->connstr('postgres') ],
+	'>', \my $consumer_out, '2>', \my $consumer_err);
+$node->pgbench(
+	'--no-vacuum --client=8 --jobs=2 --time=20 --max-tries=20',
+	0,
+	[qr{processed: [1-9]}],
+	[qr{^$|deadlock|}],
+	'eight writers with 2 s jitter while two clients consume',
+	{ 'one_row@19' => $one_row, 'held_open@1' => $held_open });
+ok($consumers->finish, 'consumer clients ran without errors')
+  or diag($consumer_err);
+
+# Catch up: every call consumes until nothing is left.
+for my $call ("'customer'", "'pair'", "'pair', 'tbl'")
+{
+	for (1 .. 100)
+	{
+		my $status = $node->safe_psql('postgres',
+			"SELECT status FROM session_stream.consume_window($call)");
+		last if $status eq 'empty';
+	}
+}
+
+my $log = $node->safe_psql('postgres',
+	"SELECT string_agg(status || ': ' || n, ', ' ORDER BY status)
+	   FROM (SELECT status, count(*) n FROM consume_log GROUP BY status) s");
+note "consumer calls during the run: $log";
+like($log, qr/consumed: \d+/, 'consumers consumed while writers wrote');
+
+my $late = $node->safe_psql('postgres',
+	"SELECT sum(late_messages) FROM session_stream.consumed_windows");
+note "late messages seen by the consumers: $late";
+cmp_ok($late, '>', 0, 'some messages arrived late for their window');
+
+for my $stream (
+	[ 'customer', 'session_stream.messages', 'session_stream.sessions',
+	  'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages' ],
+	[ 'pair', 'session_stream.messages', 'session_stream.pair_sessions',
+	  'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages' ],
+	[ 'pair', 'tbl', 'public.tbl_pair_sessions',
+	  q{SELECT a, b, ts AT TIME ZONE 'UTC', direct FROM tbl} ])
+{
+	my ($mode, $source, $results, $query) = @$stream;
+	is( $node->safe_psql('postgres', qq{
+			SELECT (SELECT count(*) FROM $source)
+			     - (SELECT sum(messages) FROM session_stream.consumed_windows
+			         WHERE source = '$source'::regclass AND mode = '$mode')}),
+		'0',
+		"$source in $mode mode: every message consumed exactly once");
+	is( $node->safe_psql('postgres', qq{
+			SELECT count(*) FROM oracle.diff('$mode', \$q\$$query\$q\$, '$results')}),
+		'0',
+		"$source in $mode mode: sessions equal the replay");
+}
+
+$node->stop;
+done_testing();
+
+# Write a pgbench script into the test's directory; return its path.
+sub write_script
+{
+	my ($name, $body) = @_;
+	my $path = $PostgreSQL::Test::Utils::tmp_check . "/$name";
+	PostgreSQL::Test::Utils::append_to_file($path, $body);
+	return $path;
+}
