@@ -12,13 +12,14 @@ OBJS = \
 	src/results.o \
 	src/realtime.o \
 	src/windows.o \
-	src/consume.o
+	src/consume.o \
+	src/retention.o
 
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair trigger_errors consume
+REGRESS = init realtime_customer realtime_pair trigger_errors consume consume_stats
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 ISOLATION = same_key consume_race

@@ -121,3 +121,48 @@ AS 'MODULE_PATHNAME', 'ss_consume_window'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION session_stream.consume_window(text, regclass, bigint) IS
     'Deferred mode: consume the messages committed since the previous call, exactly once';
+
+-- What the next consume_window() call would take: count and oldest time.
+CREATE FUNCTION session_stream.pending_messages(
+    mode text, source regclass,
+    OUT pending bigint, OUT oldest_sent_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ss_pending_messages'
+LANGUAGE C STABLE;
+
+-- Per consumed stream: totals, and how far behind the consumer is.
+CREATE VIEW session_stream.consumer_stats AS
+SELECT s.source, s.mode, s.results, s.windows, s.last_consumed_at,
+       s.messages_consumed, s.late_messages, s.keys_recomputed,
+       s.late_beyond_retention,
+       p.pending AS messages_pending,
+       pg_catalog.now() OPERATOR(pg_catalog.-) p.oldest_sent_at AS lag
+  FROM (SELECT w.source, w.mode,
+               (pg_catalog.array_agg(w.results ORDER BY w.window_id DESC))[1] AS results,
+               pg_catalog.count(*) AS windows,
+               pg_catalog.max(w.started_at) AS last_consumed_at,
+               pg_catalog.sum(w.messages) AS messages_consumed,
+               pg_catalog.sum(w.late_messages) AS late_messages,
+               pg_catalog.sum(w.keys_recomputed) AS keys_recomputed,
+               pg_catalog.sum(w.late_beyond_retention) AS late_beyond_retention
+          FROM session_stream.consumed_windows w
+         GROUP BY w.source, w.mode) s
+ CROSS JOIN LATERAL session_stream.pending_messages(s.mode, s.source) p;
+
+-- Retention for deferred mode.
+CREATE TABLE session_stream.purges (
+    source        regclass    NOT NULL,
+    purged_before timestamptz NOT NULL,
+    purged_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    messages      bigint      NOT NULL
+);
+CREATE INDEX purges_source_idx ON session_stream.purges (source);
+
+CREATE FUNCTION session_stream.purge_messages(
+    source regclass DEFAULT 'session_stream.messages',
+    keep interval DEFAULT '7 days')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ss_purge_messages'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION session_stream.purge_messages(regclass, interval) IS
+    'Delete messages older than now() - keep that every consumer of the source has consumed';

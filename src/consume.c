@@ -61,6 +61,7 @@
 int			consume_batch_limit = 1000000;
 
 PG_FUNCTION_INFO_V1(ss_consume_window);
+PG_FUNCTION_INFO_V1(ss_pending_messages);
 PG_FUNCTION_INFO_V1(ss_current_txid);
 
 /* The inserting transaction's id, for the source's txid column default. */
@@ -298,6 +299,27 @@ latest_applied(Consumer *c, const SSMessage *first, SSSession *last,
 	return found;
 }
 
+/*
+ * Would placing a late run need messages that purge_messages() dropped?
+ * The replay restarts after the last session answered before the run, so
+ * it rebuilds the sessions opened after that answer.  It is exact unless
+ * one of those opened before the purge horizon: its opening message is
+ * gone.  (A dropped message that opened nothing was an agent message to
+ * an idle key, and changed nothing.)
+ */
+static bool
+needs_purged_messages(Consumer *c, const SSMessage *first)
+{
+	SSSession	kept;
+	int64		oldest_opened_at = PG_INT64_MAX;
+
+	if (!c->previous.has_horizon)
+		return false;
+	(void) results_answered_before(&c->results, first, first, &kept,
+								   &oldest_opened_at);
+	return oldest_opened_at < c->previous.purged_before;
+}
+
 /* Apply one key's messages of this window, sorted. */
 static void
 apply_run(Consumer *c, const BatchRow *rows, int64 n)
@@ -318,6 +340,12 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n)
 		int			count;
 		SSMessage  *messages;
 
+		if (needs_purged_messages(c, first))
+		{
+			/* left out, and said so, rather than placed wrongly */
+			c->counts.late_beyond_retention += n;
+			return;
+		}
 		for (i = 0; i < n && sessions_compare_messages(&rows[i].message, &latest) < 0; i++)
 			c->counts.late_messages++;
 		c->counts.keys_recomputed++;
@@ -359,8 +387,8 @@ track_sessions_oid(void)
  * track_sessions() trigger of the same mode on the source if there is one,
  * else the defaults.  An enabled one already applies every row: refuse.
  */
-static void
-find_deferred_tracker(Relation source, SSMode mode, SSTracker *out)
+void
+consume_stream_tracker(Relation source, SSMode mode, SSTracker *out)
 {
 	TriggerDesc *triggers = source->trigdesc;
 	const char *mode_name = trigger_args_mode_name(mode);
@@ -419,6 +447,23 @@ check_deferred_source(Relation source, const SSTracker *tracker)
 							ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(tracker->results_relid));
+}
+
+/* Open a source for deferred mode and find how its stream is tracked. */
+static Relation
+open_deferred_source(Oid relid, SSMode mode, SSTracker *tracker)
+{
+	Relation	source = table_open(relid, AccessShareLock);
+
+	if (source->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot consume \"%s\"", ss_table_name(source)),
+				 errdetail("consume_window() reads plain tables only."),
+				 errhint("Consume each partition of a partitioned table on its own.")));
+	consume_stream_tracker(source, mode, tracker);
+	check_deferred_source(source, tracker);
+	return source;
 }
 
 static bool
@@ -520,15 +565,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 				 errhint("Name the message table, e.g. 'session_stream.messages'.")));
 	relid = PG_GETARG_OID(1);
 
-	c.source = table_open(relid, AccessShareLock);
-	if (c.source->rd_rel->relkind != RELKIND_RELATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot consume \"%s\"", ss_table_name(c.source)),
-				 errdetail("consume_window() reads plain tables only."),
-				 errhint("Consume each partition of a partitioned table on its own.")));
-	find_deferred_tracker(c.source, mode, &tracker);
-	check_deferred_source(c.source, &tracker);
+	c.source = open_deferred_source(relid, mode, &tracker);
 	c.tracker = &tracker;
 
 	if (!try_consumer_lock(relid, mode))
@@ -591,4 +628,70 @@ ss_consume_window(PG_FUNCTION_ARGS)
 	table_close(c.source, NoLock);
 	PG_RETURN_DATUM(result_row(fcinfo, batch.count > 0 ? "consumed" : "empty",
 							   &c.counts));
+}
+
+/* Counting what the next call would consume. */
+typedef struct Pending
+{
+	const SSPosition *current;
+	const SSPosition *previous;
+	int64		count;
+	int64		oldest_sent_at;
+} Pending;
+
+static void
+count_pending(const SSMessage *message, int64 txid, void *arg)
+{
+	Pending    *p = (Pending *) arg;
+
+	if (!windows_contains(p->current, txid) ||
+		windows_contains(p->previous, txid))
+		return;
+	if (p->count == 0 || message->sent_at < p->oldest_sent_at)
+		p->oldest_sent_at = message->sent_at;
+	p->count++;
+}
+
+/*
+ * pending_messages(mode, source): how many committed messages the next
+ * consume_window() call would take, and the oldest sent_at among them.
+ * Reads like a call but writes nothing and takes no lock.
+ */
+Datum
+ss_pending_messages(PG_FUNCTION_ARGS)
+{
+	SSMode		mode = parse_mode(fcinfo);
+	Relation	source;
+	SSTracker	tracker;
+	SSWindowState previous;
+	SSPosition	current;
+	Snapshot	snapshot;
+	Pending		pending;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	source = open_deferred_source(PG_GETARG_OID(1), mode, &tracker);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	windows_load(RelationGetRelid(source), mode, snapshot, &previous);
+	windows_position_of_snapshot(snapshot, &current);
+
+	memset(&pending, 0, sizeof(pending));
+	pending.current = &current;
+	pending.previous = &previous.position;
+	source_scan_window(&tracker, source, snapshot,
+					   previous.exists ? previous.position.xmin : 0,
+					   count_pending, &pending);
+	UnregisterSnapshot(snapshot);
+	table_close(source, AccessShareLock);
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "pending_messages() must return a record");
+	values[0] = Int64GetDatum(pending.count);
+	values[1] = Int64GetDatum(pending.oldest_sent_at);
+	nulls[1] = pending.count == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
+													  values, nulls)));
 }

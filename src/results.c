@@ -189,6 +189,43 @@ results_rewind_before(SSResults *results, const SSMessage *key,
 	return found;
 }
 
+/*
+ * Where a replay for "message" would restart, without changing anything:
+ * the newest session answered before it (false if none), and the opening
+ * time of the oldest session passed on the way (*oldest_opened_at, left
+ * alone if none was passed).
+ */
+bool
+results_answered_before(SSResults *results, const SSMessage *key,
+						const SSMessage *message, SSSession *kept,
+						int64 *oldest_opened_at)
+{
+	IndexScanDesc scan = begin_key_scan(results, key);
+	bool		found = false;
+
+	while (index_getnext_slot(scan, BackwardScanDirection, results->slot))
+	{
+		SSSession	s;
+
+		read_session(results, &s);
+		if (!s.is_open)
+		{
+			SSMessage	answer;
+
+			sessions_closing_message(&s, &answer);
+			if (sessions_compare_messages(&answer, message) < 0)
+			{
+				*kept = s;
+				found = true;
+				break;
+			}
+		}
+		*oldest_opened_at = s.opened_at;
+	}
+	index_endscan(scan);
+	return found;
+}
+
 static void
 fill_session(SSResults *results, TupleTableSlot *slot, const SSSession *s)
 {

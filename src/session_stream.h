@@ -199,6 +199,9 @@ extern bool results_last_session(SSResults *results, const SSMessage *key,
 extern bool results_rewind_before(SSResults *results, const SSMessage *key,
 								  const SSMessage *message,
 								  SSSession *kept, int *deleted);
+extern bool results_answered_before(SSResults *results, const SSMessage *key,
+									const SSMessage *message, SSSession *kept,
+									int64 *oldest_opened_at);
 extern void results_insert(SSResults *results, const SSSession *session);
 extern void results_close_session(SSResults *results, const SSSession *session);
 
@@ -222,6 +225,8 @@ typedef struct SSWindowState
 	SSPosition	position;
 	bool		has_high;
 	int64		high_sent_at;	/* latest sent_at ever consumed */
+	bool		has_horizon;
+	int64		purged_before;	/* purge_messages() dropped older rows */
 } SSWindowState;
 
 /* What one consume_window() call did. */
@@ -254,6 +259,8 @@ extern void windows_save(Oid source, SSMode mode, Oid results,
  * ---------------------------------------------------------------------
  */
 extern int	consume_batch_limit;
+extern void consume_stream_tracker(Relation source, SSMode mode,
+								   SSTracker *out);
 
 /* ---------------------------------------------------------------------
  * realtime.c: the track_sessions() trigger

@@ -134,7 +134,9 @@ bool
 windows_load(Oid source, SSMode mode, Snapshot snapshot, SSWindowState *state)
 {
 	const char *query =
-		"SELECT upto_xmin, upto_xmax, upto_xip, high_sent_at"
+		"SELECT upto_xmin, upto_xmax, upto_xip, high_sent_at,"
+		"       (SELECT max(p.purged_before) FROM session_stream.purges p"
+		"         WHERE p.source OPERATOR(pg_catalog.=) $1)"
 		"  FROM session_stream.consumed_windows"
 		" WHERE source OPERATOR(pg_catalog.=) $1"
 		"   AND mode OPERATOR(pg_catalog.=) $2"
@@ -178,6 +180,8 @@ windows_load(Oid source, SSMode mode, Snapshot snapshot, SSWindowState *state)
 		qsort(state->position.xip, n, sizeof(int64), compare_int64);
 		state->high_sent_at = DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull));
 		state->has_high = !isnull;
+		state->purged_before = DatumGetInt64(SPI_getbinval(tuple, desc, 5, &isnull));
+		state->has_horizon = !isnull;
 		found = true;
 	}
 	SPI_finish();
