@@ -26,7 +26,8 @@ SELECT source, mode, results, windows, messages_consumed, messages_pending, lag
 -- Two more, not consumed yet: pending, and the lag is the older one's age.
 INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
     (1, 3, (:'t0'::timestamptz) - interval '30 s', false), (1, 3, (:'t0'::timestamptz) - interval '10 s', false);
-SELECT * FROM session_stream.pending_messages('customer', 'session_stream.messages');
+SELECT pending, oldest_sent_at = (:'t0'::timestamptz) - interval '30 s' AS oldest_is_30s_old
+  FROM session_stream.pending_messages('customer', 'session_stream.messages');
 SELECT messages_pending, lag >= interval '30 s' AS lag_at_least_30s
   FROM session_stream.consumer_stats;
 SELECT status, messages FROM session_stream.consume_window();
