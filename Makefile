@@ -15,6 +15,9 @@ OBJS = \
 	src/consume.o \
 	src/retention.o
 
+# every object depends on the shared header
+$(OBJS): src/session_stream.h
+
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"

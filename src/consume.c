@@ -113,22 +113,22 @@ compare_txid(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-static int
-compare_customer_run(const void *a, const void *b)
+static inline int
+compare_customer_run(const BatchRow *a, const BatchRow *b)
 {
-	const SSMessage *x = &((const BatchRow *) a)->message;
-	const SSMessage *y = &((const BatchRow *) b)->message;
+	const SSMessage *x = &a->message;
+	const SSMessage *y = &b->message;
 
 	if (x->customer_id != y->customer_id)
 		return x->customer_id < y->customer_id ? -1 : 1;
 	return sessions_compare_messages(x, y);
 }
 
-static int
-compare_pair_run(const void *a, const void *b)
+static inline int
+compare_pair_run(const BatchRow *a, const BatchRow *b)
 {
-	const SSMessage *x = &((const BatchRow *) a)->message;
-	const SSMessage *y = &((const BatchRow *) b)->message;
+	const SSMessage *x = &a->message;
+	const SSMessage *y = &b->message;
 
 	if (x->customer_id != y->customer_id)
 		return x->customer_id < y->customer_id ? -1 : 1;
@@ -136,6 +136,23 @@ compare_pair_run(const void *a, const void *b)
 		return x->agent_id < y->agent_id ? -1 : 1;
 	return sessions_compare_messages(x, y);
 }
+
+/* Sorts with the comparison inlined: the batch can hold millions of rows. */
+#define ST_SORT sort_customer_runs
+#define ST_ELEMENT_TYPE BatchRow
+#define ST_COMPARE(a, b) compare_customer_run(a, b)
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT sort_pair_runs
+#define ST_ELEMENT_TYPE BatchRow
+#define ST_COMPARE(a, b) compare_pair_run(a, b)
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 static bool
 same_key(SSMode mode, const SSMessage *a, const SSMessage *b)
@@ -595,8 +612,10 @@ ss_consume_window(PG_FUNCTION_ARGS)
 
 	if (batch.count > 0)
 	{
-		qsort(batch.rows, batch.count, sizeof(BatchRow),
-			  mode == SS_MODE_PAIR ? compare_pair_run : compare_customer_run);
+		if (mode == SS_MODE_PAIR)
+			sort_pair_runs(batch.rows, batch.count);
+		else
+			sort_customer_runs(batch.rows, batch.count);
 		c.counts.messages = batch.count;
 		c.counts.first_sent_at = PG_INT64_MAX;
 		c.counts.last_sent_at = PG_INT64_MIN;

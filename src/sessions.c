@@ -37,23 +37,6 @@
  */
 #include "session_stream.h"
 
-/*
- * Event-time order of two messages: sent_at, then customer before agent,
- * then lower agent id first.  Messages equal in all three are
- * interchangeable: replaying them in either order gives the same sessions.
- */
-int
-sessions_compare_messages(const SSMessage *a, const SSMessage *b)
-{
-	if (a->sent_at != b->sent_at)
-		return a->sent_at < b->sent_at ? -1 : 1;
-	if (a->from_agent != b->from_agent)
-		return a->from_agent ? 1 : -1;
-	if (a->agent_id != b->agent_id)
-		return a->agent_id < b->agent_id ? -1 : 1;
-	return 0;
-}
-
 static int
 compare_messages_qsort(const void *a, const void *b)
 {
