@@ -26,9 +26,12 @@ COMMENT ON TABLE session_stream.messages IS
 -- track_sessions() reads a customer's messages in time order through this.
 CREATE INDEX messages_customer_id_sent_at_idx
     ON session_stream.messages (customer_id, sent_at);
--- consume_window() reads new transactions' rows through this.
+-- consume_window() reads new transactions' rows through this, and the
+-- recent past (to place late messages) through the next.
 CREATE INDEX messages_txid_idx
     ON session_stream.messages USING brin (txid);
+CREATE INDEX messages_sent_at_idx
+    ON session_stream.messages USING brin (sent_at);
 
 -- Customer mode: a session opens at a customer's first unanswered message
 -- and closes at the first reply from any agent.

@@ -1,4 +1,3 @@
 \ir consume_insert_plain.sql
 ALTER TABLE src ADD COLUMN txid bigint NOT NULL DEFAULT session_stream.current_txid();
 CREATE INDEX ON src USING brin (txid);
-CREATE INDEX ON src (b, ts);

@@ -53,7 +53,6 @@ CREATE TABLE deferred_tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL
                            direct boolean NOT NULL,
                            txid bigint NOT NULL DEFAULT session_stream.current_txid());
 CREATE INDEX ON deferred_tbl (ts);
-CREATE INDEX ON deferred_tbl (b, ts);
 CREATE INDEX ON deferred_tbl USING brin (txid);
 CREATE TABLE deferred_sessions (LIKE session_stream.sessions INCLUDING ALL);
 CREATE TRIGGER deferred_tbl_sessions AFTER INSERT ON deferred_tbl FOR EACH ROW

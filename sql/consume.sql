@@ -83,7 +83,7 @@ SELECT status, messages FROM session_stream.consume_window();
 CREATE TABLE feed_tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
                        direct boolean NOT NULL,
                        txid bigint NOT NULL DEFAULT session_stream.current_txid());
-CREATE INDEX ON feed_tbl (b, ts);
+CREATE INDEX ON feed_tbl (ts);
 CREATE INDEX ON feed_tbl USING brin (txid);
 CREATE TRIGGER feed_tbl_sessions AFTER INSERT ON feed_tbl FOR EACH ROW
     EXECUTE FUNCTION session_stream.track_sessions(

@@ -32,8 +32,12 @@
  * Knowing whether a run is late needs the key's latest applied message,
  * including messages that changed nothing and so left no trace in the
  * results.  The position keeps the latest sent_at ever consumed: a run
- * that starts after it cannot be late, and only runs at or before it (the
- * arrival-jitter boundary of each window) look at the source's index.
+ * that starts after it cannot be late.  Runs at or before it (the
+ * arrival-jitter edge of each window) are checked, and late keys are
+ * replayed, with one scan of the source each from the earliest time
+ * needed, through an index led by the time column when there is one; so
+ * deferred mode needs no per-customer index on the source, and inserts
+ * pay only for the txid column and its BRIN index.
  *
  *-------------------------------------------------------------------------
  */
@@ -52,6 +56,7 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -102,6 +107,7 @@ typedef struct Consumer
 	SSConsumeCounts counts;
 	SSMessage  *run;			/* buffer for one key's messages */
 	int64		run_capacity;
+	HTAB	   *keys;			/* KeyWork of keys that need the source */
 } Consumer;
 
 static int
@@ -226,57 +232,97 @@ write_session(const SSSession *session, void *arg)
 		c->counts.sessions_closed++;
 }
 
-static int64
-tuple_txid(Consumer *c, HeapTuple tuple)
+/* Where a key stands in this call, for keys that need the source. */
+typedef struct KeyWork
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, c->tracker->txid_attnum,
-								 RelationGetDescr(c->source), &isnull);
+	int64		key[2];			/* customer, agent (0 in customer mode) */
+	SSMessage	first;			/* first message of this call's run */
+	bool		has_prior;		/* a later message from an earlier call */
+	SSMessage	prior;			/* the latest of those */
+	bool		late;			/* replay this key */
+	bool		has_kept;		/* replay after this answer ... */
+	SSMessage	kept_answer;
+	int64		replay_since;	/* ... or from this time on */
+	SSMessage  *messages;		/* the replay's messages */
+	int			count;
+	int			capacity;
+} KeyWork;
 
-	return isnull ? PG_INT64_MAX : DatumGetInt64(d);
-}
-
-/* Latest message of the key consumed by an earlier call, after a point. */
-typedef struct PriorScan
+static KeyWork *
+key_work(Consumer *c, const SSMessage *m, HASHACTION action)
 {
-	Consumer   *consumer;
+	int64		key[2];
 	bool		found;
-	SSMessage	latest;
-} PriorScan;
+	KeyWork    *work;
 
-static bool
-note_prior_message(const SSMessage *message, HeapTuple tuple, void *arg)
-{
-	PriorScan  *scan = (PriorScan *) arg;
-
-	if (windows_contains(&scan->consumer->previous.position,
-						 tuple_txid(scan->consumer, tuple)) &&
-		(!scan->found || sessions_compare_messages(message, &scan->latest) > 0))
+	key[0] = m->customer_id;
+	key[1] = c->tracker->mode == SS_MODE_PAIR ? m->agent_id : 0;
+	work = hash_search(c->keys, key, action, &found);
+	if (work != NULL && !found)
 	{
-		scan->latest = *message;
-		scan->found = true;
+		memset(work, 0, sizeof(*work));
+		work->key[0] = key[0];
+		work->key[1] = key[1];
+		work->first = *m;
 	}
-	return false;				/* nothing to collect */
+	return work;
 }
 
-/* Rows a replay may use: consumed before or by this call. */
-static bool
-consumed_by_this_call(const SSMessage *message, HeapTuple tuple, void *arg)
+/*
+ * Phase 1: for keys whose run starts at or before the latest sent_at any
+ * earlier call consumed, find the latest message of the key an earlier
+ * call consumed after the run's first message: one scan of the source
+ * from the earliest such run on (through an index on the time column when
+ * there is one), instead of a lookup per key.
+ */
+static void
+note_prior_message(const SSMessage *message, int64 txid, void *arg)
 {
 	Consumer   *c = (Consumer *) arg;
+	KeyWork    *work = key_work(c, message, HASH_FIND);
 
-	return windows_contains(&c->upto, tuple_txid(c, tuple));
+	if (work == NULL || !windows_contains(&c->previous.position, txid) ||
+		sessions_compare_messages(message, &work->first) <= 0)
+		return;
+	if (!work->has_prior || sessions_compare_messages(message, &work->prior) > 0)
+	{
+		work->prior = *message;
+		work->has_prior = true;
+	}
+}
+
+static void
+find_prior_messages(Consumer *c, const BatchRow *rows, int64 count)
+{
+	int64		since = PG_INT64_MAX;
+	int64		i;
+
+	if (!c->previous.has_high)
+		return;					/* nothing consumed before */
+	for (i = 0; i < count; i++)
+	{
+		if ((i == 0 || !same_key(c->tracker->mode, &rows[i - 1].message, &rows[i].message)) &&
+			rows[i].message.sent_at <= c->previous.high_sent_at)
+		{
+			(void) key_work(c, &rows[i].message, HASH_ENTER);
+			since = Min(since, rows[i].message.sent_at);
+		}
+	}
+	if (since != PG_INT64_MAX)
+		source_scan_since(c->tracker, c->source, c->snapshot, since,
+						  note_prior_message, c);
 }
 
 /*
  * The latest message the key had applied before this call, as far as it
- * can come after "first": from its newest stored session, and from the
- * source when earlier windows may hold later messages.
+ * can come after "first": from its newest stored session, and from what
+ * phase 1 found.
  */
 static bool
 latest_applied(Consumer *c, const SSMessage *first, SSSession *last,
 			   bool *has_last, SSMessage *latest)
 {
+	KeyWork    *work = c->keys ? key_work(c, first, HASH_FIND) : NULL;
 	bool		found = false;
 
 	*has_last = !c->results_empty && results_last_session(&c->results, first, last);
@@ -294,24 +340,11 @@ latest_applied(Consumer *c, const SSMessage *first, SSSession *last,
 			sessions_closing_message(last, latest);
 		found = true;
 	}
-
-	if (c->previous.has_high && first->sent_at <= c->previous.high_sent_at)
+	if (work != NULL && work->has_prior &&
+		(!found || sessions_compare_messages(&work->prior, latest) > 0))
 	{
-		PriorScan	scan;
-		int			n;
-
-		memset(&scan, 0, sizeof(scan));
-		scan.consumer = c;
-
-		pfree(source_key_messages_after(c->tracker, c->source, c->snapshot,
-										first, first, &n,
-										note_prior_message, &scan));
-		if (scan.found &&
-			(!found || sessions_compare_messages(&scan.latest, latest) > 0))
-		{
-			*latest = scan.latest;
-			found = true;
-		}
+		*latest = work->prior;
+		found = true;
 	}
 	return found;
 }
@@ -337,9 +370,36 @@ needs_purged_messages(Consumer *c, const SSMessage *first)
 	return oldest_opened_at < c->previous.purged_before;
 }
 
-/* Apply one key's messages of this window, sorted. */
+/*
+ * Phase 2, a late run: undo the key's sessions the run may change and
+ * note from where its replay must read the source.  Before the replay
+ * point the key is idle and what came before cannot change; without a
+ * kept answer, messages before both the run and the key's first session
+ * were agent messages to an idle key, which changed nothing.
+ */
 static void
-apply_run(Consumer *c, const BatchRow *rows, int64 n)
+rewind_late_key(Consumer *c, const SSMessage *first, int64 *replay_since)
+{
+	KeyWork    *work = key_work(c, first, HASH_ENTER);
+	SSSession	kept;
+	int64		oldest_opened_at = first->sent_at;
+
+	work->late = true;
+	work->has_kept = results_rewind_before(&c->results, first, first, &kept,
+										   &oldest_opened_at);
+	if (work->has_kept)
+	{
+		sessions_closing_message(&kept, &work->kept_answer);
+		work->replay_since = kept.answered_at;
+	}
+	else
+		work->replay_since = Min(first->sent_at, oldest_opened_at);
+	*replay_since = Min(*replay_since, work->replay_since);
+}
+
+/* Apply one key's messages of this window, sorted; late keys wait. */
+static void
+apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
 {
 	const SSMessage *first = &rows[0].message;
 	SSSession	last;
@@ -350,13 +410,6 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n)
 	if (latest_applied(c, first, &last, &has_last, &latest) &&
 		sessions_compare_messages(first, &latest) < 0)
 	{
-		SSSession	kept;
-		SSMessage	kept_answer;
-		bool		has_kept;
-		int			deleted;
-		int			count;
-		SSMessage  *messages;
-
 		if (needs_purged_messages(c, first))
 		{
 			/* left out, and said so, rather than placed wrongly */
@@ -366,15 +419,7 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n)
 		for (i = 0; i < n && sessions_compare_messages(&rows[i].message, &latest) < 0; i++)
 			c->counts.late_messages++;
 		c->counts.keys_recomputed++;
-
-		has_kept = results_rewind_before(&c->results, first, first, &kept, &deleted);
-		if (has_kept)
-			sessions_closing_message(&kept, &kept_answer);
-		messages = source_key_messages_after(c->tracker, c->source, c->snapshot,
-											 first, has_kept ? &kept_answer : NULL,
-											 &count, consumed_by_this_call, c);
-		sessions_replay(NULL, messages, count, write_session, c);
-		pfree(messages);
+		rewind_late_key(c, first, replay_since);
 	}
 	else
 	{
@@ -389,6 +434,63 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n)
 			c->run[i] = rows[i].message;
 		sessions_replay(&initial, c->run, (int) n, write_session, c);
 	}
+}
+
+/*
+ * Phase 3: one scan of the source from the earliest replay point gathers
+ * the late keys' messages that are consumed once this call commits; each
+ * late key is then replayed.
+ */
+static void
+collect_replay_message(const SSMessage *message, int64 txid, void *arg)
+{
+	Consumer   *c = (Consumer *) arg;
+	KeyWork    *work = key_work(c, message, HASH_FIND);
+
+	if (work == NULL || !work->late || !windows_contains(&c->upto, txid))
+		return;
+	if (work->has_kept ? sessions_compare_messages(message, &work->kept_answer) <= 0
+		: message->sent_at < work->replay_since)
+		return;
+	if (work->count == work->capacity)
+	{
+		work->capacity = Max(16, 2 * work->capacity);
+		work->messages = work->messages == NULL
+			? palloc(work->capacity * sizeof(SSMessage))
+			: repalloc_huge(work->messages, work->capacity * sizeof(SSMessage));
+	}
+	work->messages[work->count++] = *message;
+}
+
+static void
+replay_late_keys(Consumer *c, int64 replay_since)
+{
+	HASH_SEQ_STATUS status;
+	KeyWork    *work;
+
+	source_scan_since(c->tracker, c->source, c->snapshot, replay_since,
+					  collect_replay_message, c);
+	hash_seq_init(&status, c->keys);
+	while ((work = hash_seq_search(&status)) != NULL)
+	{
+		if (!work->late)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		sessions_sort(work->messages, work->count);
+		sessions_replay(NULL, work->messages, work->count, write_session, c);
+	}
+}
+
+static HTAB *
+create_key_table(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = 2 * sizeof(int64);
+	ctl.entrysize = sizeof(KeyWork);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("session_stream consume keys", 1024, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 static Oid
@@ -430,7 +532,7 @@ consume_stream_tracker(Relation source, SSMode mode, SSTracker *out)
 							   trigger->tgname),
 					 errhint("Disable that trigger first (ALTER TABLE %s DISABLE TRIGGER %s), or consume in the other mode.",
 							 ss_table_name(source), quote_identifier(trigger->tgname))));
-		trigger_args_build(trigger, source, out);
+		trigger_args_build(trigger, source, false, out);
 		return;
 	}
 
@@ -439,7 +541,7 @@ consume_stream_tracker(Relation source, SSMode mode, SSTracker *out)
 	default_args[0] = (char *) mode_name;
 	defaults.tgnargs = 1;
 	defaults.tgargs = default_args;
-	trigger_args_build(&defaults, source, out);
+	trigger_args_build(&defaults, source, false, out);
 }
 
 static void
@@ -572,6 +674,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 	Batch		batch;
 	int64		start;
 	int64		i;
+	int64		replay_since = PG_INT64_MAX;
 
 	memset(&c, 0, sizeof(c));
 	c.counts.started_at = GetCurrentTimestamp();
@@ -624,6 +727,9 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		c.results_empty = results_is_empty(&c.results);
 		c.run_capacity = 64;
 		c.run = palloc(c.run_capacity * sizeof(SSMessage));
+		c.keys = create_key_table();
+
+		find_prior_messages(&c, batch.rows, batch.count);
 		for (start = 0; start < batch.count; start = i)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -633,8 +739,10 @@ ss_consume_window(PG_FUNCTION_ARGS)
 				c.counts.first_sent_at = Min(c.counts.first_sent_at, batch.rows[i].message.sent_at);
 				c.counts.last_sent_at = Max(c.counts.last_sent_at, batch.rows[i].message.sent_at);
 			}
-			apply_run(&c, &batch.rows[start], i - start);
+			apply_run(&c, &batch.rows[start], i - start, &replay_since);
 		}
+		if (c.counts.keys_recomputed > 0)
+			replay_late_keys(&c, replay_since);
 		results_close(&c.results);
 
 		windows_save(relid, mode, tracker.results_relid, &c.upto, &c.counts,

@@ -246,12 +246,13 @@ replay_key(SSResults *results, Relation source, HeapTuple tuple,
 	SSSession	kept;
 	SSMessage	kept_answer;
 	bool		has_kept;
-	int			deleted;
+	int64		oldest_opened_at;	/* not needed here */
 	int			count;
 	SSMessage  *messages;
 	StatementRows stmt;
 
-	has_kept = results_rewind_before(results, message, message, &kept, &deleted);
+	has_kept = results_rewind_before(results, message, message, &kept,
+									 &oldest_opened_at);
 	if (has_kept)
 		sessions_closing_message(&kept, &kept_answer);
 

@@ -153,16 +153,18 @@ results_last_session(SSResults *results, const SSMessage *key,
  * every session that is open or was answered at or after the message, and
  * stop at the first one answered before it.  That one is returned in kept
  * (the replay restarts right after its answer); false means no session
- * was kept and the key must be replayed from its first message.
+ * was kept and the key must be replayed from its first message.  The
+ * oldest deleted session's opening time goes to *oldest_opened_at (left
+ * alone if none was deleted).
  */
 bool
 results_rewind_before(SSResults *results, const SSMessage *key,
-					  const SSMessage *message, SSSession *kept, int *deleted)
+					  const SSMessage *message, SSSession *kept,
+					  int64 *oldest_opened_at)
 {
 	IndexScanDesc scan = begin_key_scan(results, key);
 	bool		found = false;
 
-	*deleted = 0;
 	while (index_getnext_slot(scan, BackwardScanDirection, results->slot))
 	{
 		SSSession	s;
@@ -183,7 +185,7 @@ results_rewind_before(SSResults *results, const SSMessage *key,
 		begin_writing(results);
 		ExecSimpleRelationDelete(results->rri, results->estate,
 								 &results->epqstate, results->slot);
-		(*deleted)++;
+		*oldest_opened_at = s.opened_at;
 	}
 	index_endscan(scan);
 	return found;

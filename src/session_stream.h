@@ -137,7 +137,8 @@ typedef struct SSTracker
 	Oid			id_type;		/* INT4OID or INT8OID, customer and agent */
 	Oid			agent_type;
 	Oid			time_type;		/* TIMESTAMPOID or TIMESTAMPTZOID */
-	Oid			source_index;	/* btree led by (customer, time) */
+	Oid			source_index;	/* btree led by (customer, time); deferred
+								 * mode may have none */
 	NameData	txid_column;	/* deferred mode: inserting transaction id */
 	AttrNumber	txid_attnum;	/* InvalidAttrNumber if there is none */
 
@@ -155,7 +156,7 @@ typedef struct SSTracker
 
 extern SSTracker *trigger_args_lookup(Trigger *trigger, Relation source);
 extern void trigger_args_build(Trigger *trigger, Relation source,
-							   SSTracker *out);
+							   bool need_key_index, SSTracker *out);
 extern void trigger_args_invalidate(Oid relid);
 extern const char *trigger_args_mode_name(SSMode mode);
 
@@ -187,6 +188,9 @@ typedef void (*SSWindowRowVisitor) (const SSMessage *message, int64 txid,
 extern void source_scan_window(const SSTracker *tracker, Relation source,
 							   Snapshot snapshot, int64 min_txid,
 							   SSWindowRowVisitor visitor, void *arg);
+extern void source_scan_since(const SSTracker *tracker, Relation source,
+							  Snapshot snapshot, int64 since,
+							  SSWindowRowVisitor visitor, void *arg);
 
 /* ---------------------------------------------------------------------
  * results.c: reading and writing a results table
@@ -215,7 +219,7 @@ extern bool results_last_session(SSResults *results, const SSMessage *key,
 								 SSSession *session);
 extern bool results_rewind_before(SSResults *results, const SSMessage *key,
 								  const SSMessage *message,
-								  SSSession *kept, int *deleted);
+								  SSSession *kept, int64 *oldest_opened_at);
 extern bool results_answered_before(SSResults *results, const SSMessage *key,
 									const SSMessage *message, SSSession *kept,
 									int64 *oldest_opened_at);

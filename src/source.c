@@ -214,11 +214,11 @@ source_row_txid(const SSTracker *tracker, Relation source, TupleTableSlot *slot)
 }
 
 /*
- * An index usable for "txid >= x": BRIN or btree, led by the txid column,
+ * An index usable for "column >= x": BRIN or btree, led by the column,
  * able to return a bitmap.
  */
 static Oid
-txid_index(const SSTracker *t, Relation source)
+index_led_by(Relation source, AttrNumber attnum)
 {
 	List	   *indexes = RelationGetIndexList(source);
 	ListCell   *lc;
@@ -232,7 +232,7 @@ txid_index(const SSTracker *t, Relation source)
 		usable = (index->rd_rel->relam == BRIN_AM_OID ||
 				  index->rd_rel->relam == BTREE_AM_OID) &&
 			index->rd_index->indisvalid &&
-			index->rd_index->indkey.values[0] == t->txid_attnum &&
+			index->rd_index->indkey.values[0] == attnum &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
 		index_close(index, AccessShareLock);
 		if (usable)
@@ -245,31 +245,41 @@ txid_index(const SSTracker *t, Relation source)
 	return found;
 }
 
-static void
-visit_window_row(const SSTracker *t, Relation source, TupleTableSlot *slot,
-				 int64 min_txid, SSWindowRowVisitor visitor, void *arg)
+/* What a range scan looks at: the txid column or the time column. */
+typedef struct RangeScan
 {
-	int64		txid = source_row_txid(t, source, slot);
+	AttrNumber	attnum;
+	Oid			type;
+	Oid			ge_proc;
+	int64		min_value;
+	SSWindowRowVisitor visitor;
+	void	   *arg;
+} RangeScan;
+
+static void
+visit_range_row(const SSTracker *t, Relation source, TupleTableSlot *slot,
+				const RangeScan *range)
+{
 	SSMessage	m;
 
-	if (txid < min_txid)
+	/* lossy bitmap pages and seq scans hand over rows out of range too */
+	if (DatumGetInt64(required_attr(source, slot, NULL, range->attnum)) < range->min_value)
 		return;
 	read_message(t, source, slot, NULL, &m);
-	visitor(&m, txid, arg);
+	range->visitor(&m, source_row_txid(t, source, slot), range->arg);
 }
 
 /*
- * Hand every row visible to the snapshot with txid >= min_txid to the
- * visitor.  With a BRIN or btree index on the txid column only the pages
- * that may hold such rows are read (a bitmap heap scan, rows rechecked);
- * without one, the whole table is.
+ * Hand every row visible to the snapshot whose column is >= min_value to
+ * the visitor.  With a BRIN or btree index led by the column only the
+ * pages that may hold such rows are read (a bitmap heap scan, rows
+ * rechecked); without one, the whole table is.
  */
-void
-source_scan_window(const SSTracker *tracker, Relation source,
-				   Snapshot snapshot, int64 min_txid,
-				   SSWindowRowVisitor visitor, void *arg)
+static void
+scan_range(const SSTracker *tracker, Relation source, Snapshot snapshot,
+		   const RangeScan *range)
 {
-	Oid			indexoid = txid_index(tracker, source);
+	Oid			indexoid = index_led_by(source, range->attnum);
 	TupleTableSlot *slot = table_slot_create(source, NULL);
 	TableScanDesc scan;
 
@@ -279,7 +289,7 @@ source_scan_window(const SSTracker *tracker, Relation source,
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			CHECK_FOR_INTERRUPTS();
-			visit_window_row(tracker, source, slot, min_txid, visitor, arg);
+			visit_range_row(tracker, source, slot, range);
 		}
 	}
 	else
@@ -293,8 +303,8 @@ source_scan_window(const SSTracker *tracker, Relation source,
 
 		/* BRIN looks the operator up by its right-hand type: name it. */
 		ScanKeyEntryInitialize(&key, 0, 1, BTGreaterEqualStrategyNumber,
-							   INT8OID, InvalidOid, F_INT8GE,
-							   Int64GetDatum(min_txid));
+							   range->type, InvalidOid, range->ge_proc,
+							   Int64GetDatum(range->min_value));
 		iscan = index_beginscan_bitmap(index, snapshot, 1);
 		index_rescan(iscan, &key, 1, NULL, 0);
 		(void) index_getbitmap(iscan, bitmap);
@@ -309,11 +319,36 @@ source_scan_window(const SSTracker *tracker, Relation source,
 			if (!table_scan_bitmap_next_block(scan, page))
 				continue;
 			while (table_scan_bitmap_next_tuple(scan, page, slot))
-				visit_window_row(tracker, source, slot, min_txid, visitor, arg);
+				visit_range_row(tracker, source, slot, range);
 		}
 		tbm_end_iterate(iterator);
 		tbm_free(bitmap);
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* Every visible row inserted by a transaction id >= min_txid. */
+void
+source_scan_window(const SSTracker *tracker, Relation source,
+				   Snapshot snapshot, int64 min_txid,
+				   SSWindowRowVisitor visitor, void *arg)
+{
+	RangeScan	range = {tracker->txid_attnum, INT8OID, F_INT8GE, min_txid,
+	visitor, arg};
+
+	scan_range(tracker, source, snapshot, &range);
+}
+
+/* Every visible row with sent_at >= since (deferred mode: has txid). */
+void
+source_scan_since(const SSTracker *tracker, Relation source,
+				  Snapshot snapshot, int64 since,
+				  SSWindowRowVisitor visitor, void *arg)
+{
+	RangeScan	range = {tracker->time_attnum, tracker->time_type,
+		tracker->time_type == TIMESTAMPTZOID ? F_TIMESTAMPTZ_GE : F_TIMESTAMP_GE,
+	since, visitor, arg};
+
+	scan_range(tracker, source, snapshot, &range);
 }

@@ -235,7 +235,8 @@ find_btree_index(Relation rel, const AttrNumber *leading, int nleading)
 }
 
 static void
-check_source(Relation source, const TriggerArgs *args, SSTracker *t)
+check_source(Relation source, const TriggerArgs *args, bool need_key_index,
+			 SSTracker *t)
 {
 	AttrNumber	leading[2];
 
@@ -278,7 +279,7 @@ check_source(Relation source, const TriggerArgs *args, SSTracker *t)
 	leading[0] = t->customer_attnum;
 	leading[1] = t->time_attnum;
 	t->source_index = find_btree_index(source, leading, 2);
-	if (!OidIsValid(t->source_index))
+	if (!OidIsValid(t->source_index) && need_key_index)
 	{
 		TupleDesc	desc = RelationGetDescr(source);
 
@@ -423,10 +424,12 @@ trigger_args_invalidate(Oid relid)
 /*
  * Parse and check a trigger's arguments against its tables, without
  * caching.  consume.c uses this with the arguments of a disabled trigger,
- * or with just a mode for the defaults.
+ * or with just a mode for the defaults; it reads a key's messages by time
+ * range, so it does not need the (customer, time) index the trigger does.
  */
 void
-trigger_args_build(Trigger *trigger, Relation source, SSTracker *out)
+trigger_args_build(Trigger *trigger, Relation source, bool need_key_index,
+				   SSTracker *out)
 {
 	TriggerArgs args;
 
@@ -434,7 +437,7 @@ trigger_args_build(Trigger *trigger, Relation source, SSTracker *out)
 	out->trigger_oid = trigger->tgoid;
 	parse_trigger_args(trigger, source, &args);
 	out->mode = args.mode;
-	check_source(source, &args, out);
+	check_source(source, &args, need_key_index, out);
 	check_results(source, &args, out);
 	out->valid = true;
 }
@@ -465,7 +468,7 @@ trigger_args_lookup(Trigger *trigger, Relation source)
 		return entry;
 
 	/* Build into a local copy so that an error leaves the entry invalid. */
-	trigger_args_build(trigger, source, &built);
+	trigger_args_build(trigger, source, true, &built);
 	*entry = built;
 	return entry;
 }
