@@ -10,16 +10,19 @@ OBJS = \
 	src/trigger_args.o \
 	src/source.o \
 	src/results.o \
-	src/realtime.o
+	src/realtime.o \
+	src/rules.o \
+	src/evaluate.o \
+	src/notify.o
 
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair trigger_errors
+REGRESS = init realtime_customer realtime_pair trigger_errors feed_rules feed_alerts
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
-ISOLATION = same_key
+ISOLATION = same_key take_alerts feed_notify
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
 TAP_TESTS = 1
