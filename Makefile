@@ -34,3 +34,16 @@ EXTRA_CLEAN = tmp_regress tmp_isolation results output_iso
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The listener client, session_stream_listen, is a PGXS PROGRAM with a
+# Makefile of its own (src/listen); make, make install and make clean
+# recurse into it.
+all: listen-all
+install: listen-install
+uninstall: listen-uninstall
+clean: listen-clean
+
+listen-all listen-install listen-uninstall listen-clean:
+	$(MAKE) -C src/listen PG_CONFIG=$(PG_CONFIG) $(patsubst listen-%,%,$@)
+
+.PHONY: listen-all listen-install listen-uninstall listen-clean
