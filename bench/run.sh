@@ -41,7 +41,7 @@ row() { printf '%-44s %8s %7s\n' "$1" "$2" "$3"; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 
 # The median of a list of numbers.
-median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { tr ' ' '\n' | sort -g | awk 'NF { v[++n] = $1 } END { print v[int((n + 1) / 2)] }'; }
 
 # Run the variants in turn, ROUNDS times, so that drift of the machine
 # (disk, neighbours) spreads over all of them; report each one's median.
