@@ -174,13 +174,19 @@ outbox_insert(const SSRule *rule, const char *alert)
  * Is the notification queue below SS_NOTIFY_QUEUE_LIMIT?  Asked once per
  * transaction: it takes the queue's lock.
  */
+#if PG_VERSION_NUM >= 170000
+#define SS_MY_LXID (MyProc->vxid.lxid)
+#else
+#define SS_MY_LXID (MyProc->lxid)
+#endif
+
 static bool
 notify_queue_has_room(void)
 {
 	static LocalTransactionId checked_in = InvalidLocalTransactionId;
 	static bool has_room = true;
 
-	if (checked_in != MyProc->lxid)
+	if (checked_in != SS_MY_LXID)
 	{
 		LOCAL_FCINFO(fcinfo, 0);
 		Datum		usage;
@@ -188,7 +194,7 @@ notify_queue_has_room(void)
 		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
 		usage = pg_notification_queue_usage(fcinfo);
 		has_room = DatumGetFloat8(usage) < SS_NOTIFY_QUEUE_LIMIT;
-		checked_in = MyProc->lxid;
+		checked_in = SS_MY_LXID;
 	}
 	return has_room;
 }
