@@ -13,7 +13,10 @@ OBJS = \
 	src/realtime.o \
 	src/windows.o \
 	src/consume.o \
-	src/retention.o
+	src/retention.o \
+	src/rules.o \
+	src/evaluate.o \
+	src/notify.o
 
 # every object depends on the shared header
 $(OBJS): src/session_stream.h
@@ -22,10 +25,10 @@ EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair trigger_errors consume consume_stats
+REGRESS = init realtime_customer realtime_pair trigger_errors consume consume_stats feed_rules feed_alerts
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
-ISOLATION = same_key consume_race
+ISOLATION = same_key consume_race take_alerts feed_notify
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
 TAP_TESTS = 1
@@ -37,3 +40,16 @@ EXTRA_CLEAN = tmp_regress tmp_isolation results output_iso
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The listener client, session_stream_listen, is a PGXS PROGRAM with a
+# Makefile of its own (src/listen); make, make install and make clean
+# recurse into it.
+all: listen-all
+install: listen-install
+uninstall: listen-uninstall
+clean: listen-clean
+
+listen-all listen-install listen-uninstall listen-clean:
+	$(MAKE) -C src/listen PG_CONFIG=$(PG_CONFIG) $(patsubst listen-%,%,$@)
+
+.PHONY: listen-all listen-install listen-uninstall listen-clean

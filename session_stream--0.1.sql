@@ -169,3 +169,163 @@ AS 'MODULE_PATHNAME', 'ss_purge_messages'
 LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION session_stream.purge_messages(regclass, interval) IS
     'Delete messages older than now() - keep that every consumer of the source has consumed';
+-- ====================================================================
+-- Feed rules: conditions over a feed table's rows, evaluated by a C
+-- trigger, alerts by NOTIFY and/or a durable outbox.  See README.md,
+-- "Feed rules".
+-- ====================================================================
+
+-- Owners of feed tables add rules for their own tables (check_feed_rule()
+-- enforces that), so the rules table is open to every role.
+GRANT USAGE ON SCHEMA session_stream TO PUBLIC;
+
+CREATE TABLE session_stream.feed_rules (
+    rule_id   bigserial PRIMARY KEY,
+    source    regclass NOT NULL,
+    name      text     NOT NULL,
+    condition text     NOT NULL,   -- SQL boolean expression over source's columns
+    channel   text     NOT NULL DEFAULT 'session_stream_alerts',
+    delivery  text     NOT NULL DEFAULT 'notify',   -- notify | outbox | both
+    on_update text     NOT NULL DEFAULT 'always',   -- always | edge
+    enabled   boolean  NOT NULL DEFAULT true,
+    CONSTRAINT feed_rules_source_name_key UNIQUE (source, name)
+);
+COMMENT ON TABLE session_stream.feed_rules IS
+    'Feed rules: an alert is sent when condition holds for a new or updated row of source';
+GRANT SELECT, INSERT, UPDATE, DELETE ON session_stream.feed_rules TO PUBLIC;
+GRANT USAGE ON SEQUENCE session_stream.feed_rules_rule_id_seq TO PUBLIC;
+
+-- The durable outbox ("read and burn" with take_alerts()).
+CREATE TABLE session_stream.alerts (
+    alert_id   bigserial   PRIMARY KEY,
+    rule       text        NOT NULL,
+    channel    text        NOT NULL,
+    payload    jsonb       NOT NULL,   -- {"rule", "table", "op", "row"}
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE session_stream.alerts IS
+    'Outbox of feed rule alerts, oldest first by alert_id; consume with take_alerts()';
+CREATE INDEX alerts_channel_alert_id_idx
+    ON session_stream.alerts (channel, alert_id);
+
+-- pg_dump keeps rules and undelivered alerts.
+SELECT pg_catalog.pg_extension_config_dump('session_stream.feed_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.feed_rules_rule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.alerts_alert_id_seq', '');
+
+-- Writing a rule checks it: owner of the source, valid delivery and
+-- on_update, a channel NOTIFY accepts, a condition that compiles.
+CREATE FUNCTION session_stream.check_feed_rule()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_check_feed_rule'
+LANGUAGE C;
+CREATE TRIGGER check_feed_rule
+    BEFORE INSERT OR UPDATE OR DELETE ON session_stream.feed_rules
+    FOR EACH ROW EXECUTE FUNCTION session_stream.check_feed_rule();
+
+-- Any change to the rules drops every backend's compiled rules.
+CREATE FUNCTION session_stream.invalidate_feed_rules()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_invalidate_feed_rules'
+LANGUAGE C;
+CREATE TRIGGER invalidate_feed_rules
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON session_stream.feed_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION session_stream.invalidate_feed_rules();
+
+CREATE FUNCTION session_stream.evaluate_rules()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_evaluate_rules'
+LANGUAGE C;
+COMMENT ON FUNCTION session_stream.evaluate_rules() IS
+    'AFTER INSERT OR UPDATE trigger evaluating the feed_rules of its table; FOR EACH ROW, or FOR EACH STATEMENT with transition tables';
+
+-- Detach the evaluate_rules() triggers watch() attached.
+CREATE FUNCTION session_stream.unwatch(source regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trigger_name name;
+BEGIN
+    FOR trigger_name IN
+        SELECT t.tgname FROM pg_catalog.pg_trigger t
+         WHERE t.tgrelid OPERATOR(pg_catalog.=) source
+           AND t.tgname OPERATOR(pg_catalog.=) ANY (ARRAY['evaluate_rules',
+                   'evaluate_rules_insert', 'evaluate_rules_update']::name[])
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trigger_name, source);
+    END LOOP;
+END
+$$;
+
+-- Attach evaluate_rules() to a feed table: one row trigger, or two statement
+-- triggers reading transition tables (transition tables allow one event
+-- per trigger).  Calling it again switches between the two.
+CREATE FUNCTION session_stream.watch(source regclass,
+                                     per_statement boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM session_stream.unwatch(source);
+    IF per_statement THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER evaluate_rules_insert AFTER INSERT ON %s '
+            'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
+            'EXECUTE FUNCTION session_stream.evaluate_rules()', source);
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER evaluate_rules_update AFTER UPDATE ON %s '
+            'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+            'FOR EACH STATEMENT EXECUTE FUNCTION session_stream.evaluate_rules()',
+            source);
+    ELSE
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER evaluate_rules AFTER INSERT OR UPDATE ON %s '
+            'FOR EACH ROW EXECUTE FUNCTION session_stream.evaluate_rules()',
+            source);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION session_stream.watch(regclass, boolean) IS
+    'Attach the evaluate_rules() trigger(s) to a feed table, row-level or statement-level';
+
+-- Read and burn: up to n alerts, oldest first, each to one consumer only
+-- (rows another consumer holds are skipped, not waited for).
+CREATE FUNCTION session_stream.take_alerts(n integer,
+                                           channel text DEFAULT NULL)
+RETURNS SETOF session_stream.alerts
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH picked AS (
+        SELECT a.alert_id FROM session_stream.alerts a
+         WHERE take_alerts.channel IS NULL
+            OR a.channel OPERATOR(pg_catalog.=) take_alerts.channel
+         ORDER BY a.alert_id
+         LIMIT take_alerts.n
+           FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        DELETE FROM session_stream.alerts a
+         USING picked
+         WHERE a.alert_id OPERATOR(pg_catalog.=) picked.alert_id
+        RETURNING a.*
+    )
+    SELECT * FROM taken ORDER BY alert_id;
+$$;
+COMMENT ON FUNCTION session_stream.take_alerts(integer, text) IS
+    'Delete and return up to n outbox alerts, oldest first; safe with concurrent consumers';
+
+-- Take one alert by id: how a listener acknowledges an alert whose
+-- notification carried an alert_id.  Empty if someone else took it.
+CREATE FUNCTION session_stream.take_alert(alert_id bigint)
+RETURNS SETOF session_stream.alerts
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM session_stream.alerts a
+     WHERE a.alert_id OPERATOR(pg_catalog.=) take_alert.alert_id
+    RETURNING a.*;
+$$;

@@ -9,6 +9,11 @@
 # consume: 1M messages consumed by the seeds' read-and-burn method and by
 #   consume_window(); then insert tps with and without deferred mode's
 #   additions to the source table.
+# feed: the seeds' upsert workload into feed(id, c1..c12), 10M ids,
+#   (a) plain upsert, (b) evaluate_rules() with 1 rule (c2 > 9999, about
+#   1 write in 10k alerts), (c) with 10 rules, (d) the seeds' PL/pgSQL
+#   trigger; prints tps and ratios to (a).  Then alerts/s delivered end to
+#   end to session_stream_listen when every row alerts.
 # Server settings are PostgreSQL's defaults but for shared_buffers and
 # max_connections; BENCH_SETTINGS adds more ("synchronous_commit=off").
 # Not a test: nothing here fails on speed.
@@ -117,6 +122,70 @@ consume() {
     for variant in plain deferred; do
         echo "  runs $variant: ${runs[$variant]}"
     done
+# The feed workload; see bench/feed_*.sql.
+feed() {
+    local round variant
+    declare -A runs=()
+    local variants="plain rules_1 rules_10 plpgsql"
+    sql -f "$bench_dir/feed_setup.sql" >/dev/null
+    for round in $(seq "$ROUNDS"); do
+        for variant in $variants; do
+            sql -f "$bench_dir/feed_$variant.sql" >/dev/null
+            runs[$variant]+="$(tps feed_upsert.sql) "
+        done
+    done
+    declare -A med=()
+    for variant in $variants; do
+        med[$variant]=$(echo "${runs[$variant]}" | median)
+    done
+
+    echo
+    echo "feed upsert: 10M ids, c2 > 9999 on ~1 write in 10k, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
+    row "variant" "tps" "ratio"
+    row "(a) plain upsert into feed" "${med[plain]}" "1.00"
+    row "(b) evaluate_rules(), 1 rule" "${med[rules_1]}" "$(ratio "${med[rules_1]}" "${med[plain]}")"
+    row "(c) evaluate_rules(), 10 rules" "${med[rules_10]}" "$(ratio "${med[rules_10]}" "${med[plain]}")"
+    row "(d) seeds' PL/pgSQL trigger, 1 rule" "${med[plpgsql]}" "$(ratio "${med[plpgsql]}" "${med[plain]}")"
+    for variant in $variants; do
+        echo "  runs $variant: ${runs[$variant]}"
+    done
+
+    feed_end_to_end
+}
+
+# Every upsert alerts (rule 'true', delivery notify); session_stream_listen
+# prints the alerts to a file.  Alerts/s = lines printed / time from the
+# start of pgbench until the listener has caught up.
+feed_end_to_end() {
+    local out="$bench_dir/listen.out" pidfile="$bench_dir/listen.pid"
+    local start end sent lines prev
+    sql -f "$bench_dir/feed_every_row.sql" >/dev/null
+    : >"$out"
+    [ "$(id -u)" -eq 0 ] && chown "$TEST_USER" "$out" "$bench_dir"
+    # the listener's own pid: signals to runuser do not reach it
+    as_test_user sh -c "echo \$\$ >'$pidfile'; exec session_stream_listen 'host=$PGHOST port=$PGPORT user=postgres dbname=postgres' feed_every_row >'$out' 2>/dev/null" &
+    sql -c CHECKPOINT
+    sleep 1
+    start=$(date +%s.%N)
+    sent=$(as_test_user pgbench -U postgres -n -M prepared -c "$CLIENTS" -j "$JOBS" \
+        -T "$DURATION" -f "$bench_dir/feed_upsert.sql" 2>&1 |
+        awk '/^tps = / { printf "%.0f", $3 }')
+    # wait until the listener stops printing
+    prev=-1
+    lines=$(wc -l <"$out")
+    while [ "$lines" -ne "$prev" ]; do
+        end=$(date +%s.%N)
+        sleep 0.5
+        prev=$lines
+        lines=$(wc -l <"$out")
+    done
+    kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+    wait
+    echo
+    echo "end to end: every upsert alerts by NOTIFY to session_stream_listen, $CLIENTS clients, ${DURATION}s"
+    row "alerting upserts committed (tps)" "$sent" ""
+    row "alerts printed by session_stream_listen" "$lines" ""
+    row "alerts/s delivered end to end" "$(awk -v n="$lines" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')" ""
 }
 
 for w in $workloads; do

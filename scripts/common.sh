@@ -10,9 +10,10 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Debian packages: server, headers and PGXS, TAP test modules, pg_cron.
+# Debian packages: server, headers and PGXS, TAP test modules, pg_cron,
+# libpq headers for session_stream_listen.
 install_packages() {
-    local pkgs="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR libipc-run-perl postgresql-$PG_MAJOR-cron"
+    local pkgs="make gcc postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR libipc-run-perl postgresql-$PG_MAJOR-cron libpq-dev"
     # shellcheck disable=SC2086
     if ! dpkg -s $pkgs >/dev/null 2>&1; then
         as_root apt-get update -qq

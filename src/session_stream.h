@@ -289,4 +289,50 @@ extern void consume_stream_tracker(Relation source, SSMode mode,
  */
 extern void realtime_forget_applied(void);
 
+/* ---------------------------------------------------------------------
+ * rules.c: feed_rules compiled per source table, cached per backend
+ * ---------------------------------------------------------------------
+ */
+
+/* delivery: bit flags, "both" is both bits */
+#define SS_DELIVER_NOTIFY	0x01
+#define SS_DELIVER_OUTBOX	0x02
+
+/* One enabled rule, ready to evaluate. */
+typedef struct SSRule
+{
+	int64		rule_id;
+	char	   *name;
+	char	   *channel;
+	int			delivery;		/* SS_DELIVER_* bits */
+	bool		edge;			/* on_update = 'edge' */
+	ExprState  *qual;			/* the condition over the scan tuple */
+} SSRule;
+
+/*
+ * The rules of one source table.  A rebuilt set replaces the old one, which
+ * is freed only at transaction end (a trigger may still be using it).
+ */
+typedef struct SSRuleSet
+{
+	Oid			relid;
+	MemoryContext context;		/* everything below lives here */
+	char	   *table_name;		/* "schema.table", for alerts */
+	int			nrules;
+	SSRule	   *rules;			/* by rule_id */
+	ExprContext *econtext;		/* scan tuple = the row being checked */
+	bool		busy;			/* evaluating: no re-entry */
+	struct SSRuleSet *next_retired;
+} SSRuleSet;
+
+extern SSRuleSet *rules_lookup(Relation source);
+extern void rules_release_retired(void);
+
+/* ---------------------------------------------------------------------
+ * notify.c: alert JSON, NOTIFY or outbox, the 8000-byte fallback
+ * ---------------------------------------------------------------------
+ */
+extern void notify_alert(const SSRuleSet *set, const SSRule *rule,
+						 const char *op, TupleTableSlot *row);
+
 #endif							/* SESSION_STREAM_H */
