@@ -149,6 +149,50 @@ results_last_session(SSResults *results, const SSMessage *key,
 }
 
 /*
+ * Walk the key's sessions newest first down to the first one answered
+ * before "message"; that one is returned in kept (false if there is none).
+ * The opening time of the oldest session passed on the way goes to
+ * *oldest_opened_at (left alone if none was passed); with "delete" each
+ * passed session is deleted.
+ */
+static bool
+walk_back_to_answer(SSResults *results, const SSMessage *key,
+					const SSMessage *message, bool delete,
+					SSSession *kept, int64 *oldest_opened_at)
+{
+	IndexScanDesc scan = begin_key_scan(results, key);
+	bool		found = false;
+
+	while (index_getnext_slot(scan, BackwardScanDirection, results->slot))
+	{
+		SSSession	s;
+
+		read_session(results, &s);
+		if (!s.is_open)
+		{
+			SSMessage	answer;
+
+			sessions_closing_message(&s, &answer);
+			if (sessions_compare_messages(&answer, message) < 0)
+			{
+				*kept = s;
+				found = true;
+				break;
+			}
+		}
+		if (delete)
+		{
+			begin_writing(results);
+			ExecSimpleRelationDelete(results->rri, results->estate,
+									 &results->epqstate, results->slot);
+		}
+		*oldest_opened_at = s.opened_at;
+	}
+	index_endscan(scan);
+	return found;
+}
+
+/*
  * Undo the key's sessions that "message" may change: delete, newest first,
  * every session that is open or was answered at or after the message, and
  * stop at the first one answered before it.  That one is returned in kept
@@ -162,70 +206,18 @@ results_rewind_before(SSResults *results, const SSMessage *key,
 					  const SSMessage *message, SSSession *kept,
 					  int64 *oldest_opened_at)
 {
-	IndexScanDesc scan = begin_key_scan(results, key);
-	bool		found = false;
-
-	while (index_getnext_slot(scan, BackwardScanDirection, results->slot))
-	{
-		SSSession	s;
-
-		read_session(results, &s);
-		if (!s.is_open)
-		{
-			SSMessage	answer;
-
-			sessions_closing_message(&s, &answer);
-			if (sessions_compare_messages(&answer, message) < 0)
-			{
-				*kept = s;
-				found = true;
-				break;
-			}
-		}
-		begin_writing(results);
-		ExecSimpleRelationDelete(results->rri, results->estate,
-								 &results->epqstate, results->slot);
-		*oldest_opened_at = s.opened_at;
-	}
-	index_endscan(scan);
-	return found;
+	return walk_back_to_answer(results, key, message, true, kept,
+							   oldest_opened_at);
 }
 
-/*
- * Where a replay for "message" would restart, without changing anything:
- * the newest session answered before it (false if none), and the opening
- * time of the oldest session passed on the way (*oldest_opened_at, left
- * alone if none was passed).
- */
+/* Where results_rewind_before() would stop, without changing anything. */
 bool
 results_answered_before(SSResults *results, const SSMessage *key,
 						const SSMessage *message, SSSession *kept,
 						int64 *oldest_opened_at)
 {
-	IndexScanDesc scan = begin_key_scan(results, key);
-	bool		found = false;
-
-	while (index_getnext_slot(scan, BackwardScanDirection, results->slot))
-	{
-		SSSession	s;
-
-		read_session(results, &s);
-		if (!s.is_open)
-		{
-			SSMessage	answer;
-
-			sessions_closing_message(&s, &answer);
-			if (sessions_compare_messages(&answer, message) < 0)
-			{
-				*kept = s;
-				found = true;
-				break;
-			}
-		}
-		*oldest_opened_at = s.opened_at;
-	}
-	index_endscan(scan);
-	return found;
+	return walk_back_to_answer(results, key, message, false, kept,
+							   oldest_opened_at);
 }
 
 static void
