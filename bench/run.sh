@@ -122,6 +122,8 @@ consume() {
     for variant in plain deferred; do
         echo "  runs $variant: ${runs[$variant]}"
     done
+}
+
 # The feed workload; see bench/feed_*.sql.
 feed() {
     local round variant
