@@ -723,6 +723,12 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		c.counts.first_sent_at = PG_INT64_MAX;
 		c.counts.last_sent_at = PG_INT64_MIN;
 
+		/*
+		 * Keep every other writer of the results table out until commit
+		 * (another consumer writing it from another source waits): the
+		 * writes then need no exclusion re-checks (results.c).
+		 */
+		LockRelationOid(tracker.results_relid, ShareRowExclusiveLock);
 		results_open(&c.results, &tracker, c.snapshot);
 		c.results_empty = results_is_empty(&c.results);
 		c.run_capacity = 64;

@@ -25,6 +25,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 
 void
@@ -32,6 +33,9 @@ results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot)
 {
 	memset(results, 0, sizeof(*results));
 	results->tracker = tracker;
+	/* a consumer locked the table against all other writers (consume.c) */
+	results->exclusive = CheckRelationOidLockedByMe(tracker->results_relid,
+													ShareRowExclusiveLock, true);
 	results->snapshot = snapshot;
 	results->rel = table_open(tracker->results_relid, RowExclusiveLock);
 	results->index = index_open(tracker->results_index, AccessShareLock);
@@ -51,6 +55,21 @@ begin_writing(SSResults *results)
 	results->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(results->rri, results->rel, 0, NULL, 0);
 	ExecOpenIndices(results->rri, false);
+	if (results->exclusive)
+	{
+		int			i;
+
+		/*
+		 * The caller holds a lock that keeps every other writer out and
+		 * applies each key's messages from its stored state, so it never
+		 * writes a second open session for a key: the exclusion
+		 * constraint's per-row re-check (an index scan for each row) would
+		 * find nothing.  The index entries are still made, so the
+		 * constraint holds for everyone else.
+		 */
+		for (i = 0; i < results->rri->ri_NumIndices; i++)
+			results->rri->ri_IndexRelationInfo[i]->ii_ExclusionOps = NULL;
+	}
 	EvalPlanQualInit(&results->epqstate, estate, NULL, NIL, -1);
 	results->write_slot = ExecInitExtraTupleSlot(estate,
 												 RelationGetDescr(results->rel),

@@ -203,6 +203,7 @@ typedef struct SSResults
 	Relation	index;
 	Snapshot	snapshot;
 	TupleTableSlot *slot;		/* a tuple of the results table */
+	bool		exclusive;		/* no other writer: skip exclusion re-checks */
 
 	/* set up on the first write */
 	EState	   *estate;
