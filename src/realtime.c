@@ -15,11 +15,11 @@
  *	  CommandCounterIncrement, so our own earlier changes show), which is
  *	  right in READ COMMITTED and in the stricter levels alike.
  *
- * 2. In-order fast path: if no visible message of k comes after m in
- *	  event-time order, and m is not older than k's newest session, m is
- *	  applied to k's newest session: it may open one (insert) or answer
- *	  the open one (update).  This is the common case and costs two index
- *	  probes and at most one write.
+ * 2. In-order fast path: if m is not older than k's newest session and,
+ *	  when m changes k's state, no visible message of k comes after m in
+ *	  event-time order, m is applied to k's newest session: it may open
+ *	  one (insert) or answer the open one (update).  This is the common
+ *	  case and costs one or two index probes and at most one write.
  *
  * 3. Late message: delete k's sessions that m may change (those answered
  *	  at or after m, and the open one), newest first, down to the last
@@ -183,14 +183,23 @@ lock_key(const SSTracker *tracker, const SSMessage *message)
 
 /*
  * Apply an in-order message to the key's newest session.  Returns false,
- * having changed nothing, if the message is older than that session's
- * last event: then only a replay can place it.
+ * having changed nothing, if the message is late: older than that
+ * session's last event, or, when it would change the key's state, older
+ * than another message of the key in the source.  Only then does the
+ * source matter: messages that changed nothing left no trace in the
+ * results, and after an open session's start only customer messages can
+ * have come (an agent message would have answered it), after an answer
+ * only agent messages (a customer message would have opened a session).
+ * So a message that changes nothing now would change nothing in a replay
+ * either, and needs no look at the source.
  */
 static bool
-apply_in_order(SSResults *results, const SSMessage *message)
+apply_in_order(SSResults *results, Relation source, HeapTuple tuple,
+			   const SSMessage *message)
 {
 	SSSession	last;
 	SSKeyState	state = {false, 0};
+	SSStep		step;
 
 	if (results_last_session(results, message, &last))
 	{
@@ -211,7 +220,13 @@ apply_in_order(SSResults *results, const SSMessage *message)
 		}
 	}
 
-	switch (sessions_apply(&state, message))
+	step = sessions_apply(&state, message);
+	if (step != SS_STEP_NOTHING &&
+		source_has_later_message(results->tracker, source, results->snapshot,
+								 message, &tuple->t_self))
+		return false;
+
+	switch (step)
 	{
 		case SS_STEP_NOTHING:
 			break;
@@ -289,9 +304,7 @@ ss_track_sessions(PG_FUNCTION_ARGS)
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	results_open(&results, tracker, snapshot);
 
-	if (source_has_later_message(tracker, source, snapshot, &message,
-								 &tuple->t_self) ||
-		!apply_in_order(&results, &message))
+	if (!apply_in_order(&results, source, tuple, &message))
 		replay_key(&results, source, tuple, &message);
 
 	results_close(&results);
