@@ -88,11 +88,7 @@ outbox_invalidate(Datum arg, Oid relid)
 static AttrNumber
 outbox_attnum(TupleDesc desc, const char *name)
 {
-	int			attnum = SPI_fnumber(desc, name);
-
-	if (attnum <= 0)
-		elog(ERROR, "column \"%s\" of session_stream.alerts is missing", name);
-	return (AttrNumber) attnum;
+	return ss_extension_attnum(desc, "alerts", name);
 }
 
 static void

@@ -217,11 +217,7 @@ compile_condition(Relation source, const char *rule_name,
 static AttrNumber
 rules_attnum(TupleDesc desc, const char *name)
 {
-	int			attnum = SPI_fnumber(desc, name);
-
-	if (attnum <= 0)
-		elog(ERROR, "column \"%s\" of session_stream.feed_rules is missing", name);
-	return (AttrNumber) attnum;
+	return ss_extension_attnum(desc, "feed_rules", name);
 }
 
 static char *

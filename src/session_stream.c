@@ -10,11 +10,14 @@
  */
 #include "session_stream.h"
 
+#include "access/genam.h"
 #include "access/xact.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/relcache.h"
 
 PG_MODULE_MAGIC;
 
@@ -69,4 +72,42 @@ ss_table_name(Relation rel)
 {
 	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 									  RelationGetRelationName(rel));
+}
+
+/*
+ * The first index of rel that "usable" accepts (InvalidOid if none): each
+ * index is opened for the test and closed again.
+ */
+Oid
+ss_find_index(Relation rel, SSIndexTest usable, const void *arg)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		ok = index->rd_index->indisvalid && usable(rel, index, arg);
+
+		index_close(index, AccessShareLock);
+		if (ok)
+		{
+			found = lfirst_oid(lc);
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* A column of one of the extension's own tables; missing can't happen. */
+AttrNumber
+ss_extension_attnum(TupleDesc desc, const char *table, const char *column)
+{
+	int			attnum = SPI_fnumber(desc, column);
+
+	if (attnum <= 0)
+		elog(ERROR, "column \"%s\" of session_stream.%s is missing", column, table);
+	return (AttrNumber) attnum;
 }

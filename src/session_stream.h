@@ -35,6 +35,12 @@ typedef enum SSMode
  */
 extern char *ss_table_name(Relation rel);
 
+/* Does an open index of rel suit the caller? */
+typedef bool (*SSIndexTest) (Relation rel, Relation index, const void *arg);
+extern Oid	ss_find_index(Relation rel, SSIndexTest usable, const void *arg);
+extern AttrNumber ss_extension_attnum(TupleDesc desc, const char *table,
+									  const char *column);
+
 /* Ids are integer or bigint columns; inside they are int64. */
 static inline int64
 id_value(Datum d, Oid type)

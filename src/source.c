@@ -217,32 +217,21 @@ source_row_txid(const SSTracker *tracker, Relation source, TupleTableSlot *slot)
  * An index usable for "column >= x": BRIN or btree, led by the column,
  * able to return a bitmap.
  */
+static bool
+leads_with_column(Relation rel, Relation index, const void *arg)
+{
+	AttrNumber	attnum = *(const AttrNumber *) arg;
+
+	return (index->rd_rel->relam == BRIN_AM_OID ||
+			index->rd_rel->relam == BTREE_AM_OID) &&
+		index->rd_index->indkey.values[0] == attnum &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+}
+
 static Oid
 index_led_by(Relation source, AttrNumber attnum)
 {
-	List	   *indexes = RelationGetIndexList(source);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
-
-	foreach(lc, indexes)
-	{
-		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		usable;
-
-		usable = (index->rd_rel->relam == BRIN_AM_OID ||
-				  index->rd_rel->relam == BTREE_AM_OID) &&
-			index->rd_index->indisvalid &&
-			index->rd_index->indkey.values[0] == attnum &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
-		index_close(index, AccessShareLock);
-		if (usable)
-		{
-			found = lfirst_oid(lc);
-			break;
-		}
-	}
-	list_free(indexes);
-	return found;
+	return ss_find_index(source, leads_with_column, &attnum);
 }
 
 /* What a range scan looks at: the txid column or the time column. */

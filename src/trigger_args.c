@@ -190,48 +190,49 @@ is_time_type(Oid type)
 	return type == TIMESTAMPOID || type == TIMESTAMPTZOID;
 }
 
-/*
- * A valid, non-partial btree index whose leading columns are exactly the
- * given attributes with their types' default operator classes, so that
- * plain equality and range scan keys work on it.
- */
-static Oid
-find_btree_index(Relation rel, const AttrNumber *leading, int nleading)
+/* Leading columns an index must have, for leads_with_columns(). */
+typedef struct LeadingColumns
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
+	const AttrNumber *attnums;
+	int			count;
+} LeadingColumns;
 
-	foreach(lc, indexes)
+/*
+ * A non-partial btree index whose leading columns are exactly the given
+ * attributes, ascending, with their types' default operator classes, so
+ * that plain equality and range scan keys work on it.
+ */
+static bool
+leads_with_columns(Relation rel, Relation index, const void *arg)
+{
+	const LeadingColumns *leading = (const LeadingColumns *) arg;
+	Form_pg_index form = index->rd_index;
+	int			i;
+
+	if (index->rd_rel->relam != BTREE_AM_OID || !form->indisready ||
+		form->indnkeyatts < leading->count ||
+		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
+		return false;
+	for (i = 0; i < leading->count; i++)
 	{
-		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index form = index->rd_index;
-		bool		usable;
-		int			i;
+		Oid			opclass = GetDefaultOpClass(column_type(rel, leading->attnums[i]),
+												BTREE_AM_OID);
 
-		usable = index->rd_rel->relam == BTREE_AM_OID &&
-			form->indisvalid && form->indisready &&
-			form->indnkeyatts >= nleading &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
-		for (i = 0; usable && i < nleading; i++)
-		{
-			Oid			atttype = column_type(rel, leading[i]);
-			Oid			opclass = GetDefaultOpClass(atttype, BTREE_AM_OID);
-
-			usable = form->indkey.values[i] == leading[i] &&
-				OidIsValid(opclass) &&
-				index->rd_opfamily[i] == get_opclass_family(opclass) &&
-				index->rd_indoption[i] == 0;	/* ASC, NULLS LAST */
-		}
-		index_close(index, AccessShareLock);
-		if (usable)
-		{
-			found = lfirst_oid(lc);
-			break;
-		}
+		if (form->indkey.values[i] != leading->attnums[i] ||
+			!OidIsValid(opclass) ||
+			index->rd_opfamily[i] != get_opclass_family(opclass) ||
+			index->rd_indoption[i] != 0)	/* ASC, NULLS LAST */
+			return false;
 	}
-	list_free(indexes);
-	return found;
+	return true;
+}
+
+static Oid
+find_btree_index(Relation rel, const AttrNumber *attnums, int count)
+{
+	LeadingColumns leading = {attnums, count};
+
+	return ss_find_index(rel, leads_with_columns, &leading);
 }
 
 static void
