@@ -75,3 +75,13 @@ INSERT INTO tbl2 VALUES (1, 1, '2024-03-01 12:00:00', false),
 SELECT * FROM my_pair_sessions;
 SELECT count(*) FROM session_stream.pair_sessions
  WHERE opened_at >= '2024-03-01';
+
+-- One statement writing many customers: keys are locked by bucket, so the
+-- lock table does not overflow (one lock per key would need 20000).
+TRUNCATE tbl, session_stream.pair_sessions;
+INSERT INTO tbl
+SELECT 1 + n % 3, n, timestamp '2024-05-01' + n * interval '1 ms', n % 2 = 0
+  FROM generate_series(1, 20000) n;
+SELECT count(*) AS open_sessions FROM session_stream.pair_sessions
+ WHERE answered_at IS NULL;
+SELECT * FROM check_pair_sessions();

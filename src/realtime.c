@@ -8,7 +8,7 @@
  * For each new message m of key k:
  *
  * 1. Take an exclusive transaction-level lock on k (an advisory lock tag in
- *	  a class of our own, keyed by results table and key).  Writers of one
+ *	  a class of our own, keyed by results table and a hash bucket of k).  Writers of one
  *	  key are thereby serialised until commit, so when we hold the lock,
  *	  every committed message of k has been applied by its own trigger.
  *	  Under the lock we read with a fresh snapshot (after a
@@ -56,6 +56,14 @@
 
 /* field4 of our advisory lock tags; pg_advisory_lock() uses 1 and 2 */
 #define SS_LOCK_CLASS 0x5353
+
+/*
+ * Keys are locked by hash bucket, so that a transaction writing many
+ * customers (a COPY, a multi-row INSERT) holds at most this many locks
+ * instead of one per key, which would overflow the shared lock table.
+ * Two keys in one bucket merely wait for each other.
+ */
+#define SS_KEY_LOCK_BUCKETS 1024
 
 PG_FUNCTION_INFO_V1(ss_track_sessions);
 
@@ -165,7 +173,7 @@ check_trigger_call(FunctionCallInfo fcinfo)
 	return trigdata;
 }
 
-/* Serialise writers of one key until commit. */
+/* Serialise writers of one key (of its bucket) until commit. */
 static void
 lock_key(const SSTracker *tracker, const SSMessage *message)
 {
@@ -176,8 +184,8 @@ lock_key(const SSTracker *tracker, const SSMessage *message)
 	key[0] = message->customer_id;
 	key[1] = tracker->mode == SS_MODE_PAIR ? message->agent_id : 0;
 	hash = hash_bytes((const unsigned char *) key, sizeof(key));
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, tracker->results_relid, hash,
-						 SS_LOCK_CLASS);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, tracker->results_relid,
+						 hash % SS_KEY_LOCK_BUCKETS, SS_LOCK_CLASS);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
