@@ -61,6 +61,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
+#include "utils/guc.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
@@ -165,6 +166,7 @@ compile_condition(Relation source, const char *rule_name,
 	ParseState *pstate;
 	ParseNamespaceItem *nsitem;
 	Node	   *expr;
+	int			guc_level;
 
 	cc.rule_name = rule_name;
 	cc.table_name = ss_table_name(source);
@@ -173,6 +175,19 @@ compile_condition(Relation source, const char *rule_name,
 	errcb.arg = &cc;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
+
+	/*
+	 * Names in a condition resolve the same for every backend and every
+	 * caller, whatever their search_path: pg_catalog first, then the source
+	 * table's own schema.  A look-alike operator or function in a schema
+	 * earlier in someone's search_path is never picked up.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path",
+							 psprintf("pg_catalog, %s, pg_temp",
+									  quote_identifier(get_namespace_name(RelationGetNamespace(source)))),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 
 	/* PL/pgSQL's expression mode: a SELECT list without the SELECT. */
 	raw = raw_parser(condition, RAW_PARSE_PLPGSQL_EXPR);
@@ -204,9 +219,11 @@ compile_condition(Relation source, const char *rule_name,
 	assign_expr_collations(pstate, expr);
 	(void) reject_system_columns(expr, NULL);
 	free_parsestate(pstate);
+	expr = (Node *) expression_planner((Expr *) expr);
+	AtEOXact_GUC(true, guc_level);
 
 	error_context_stack = errcb.previous;
-	return expression_planner((Expr *) expr);
+	return (Expr *) expr;
 }
 
 /* ---------------------------------------------------------------------

@@ -1,0 +1,64 @@
+-- A hostile search_path: a user owns a schema that comes first and defines
+-- look-alike functions and operators, each raising an error if called.
+-- CREATE EXTENSION, the realtime trigger, consume_window(), the monitoring
+-- view, purging, watch() and rule compilation must work as without them
+-- and never call them.  (Checks run after RESET search_path.)
+SET client_min_messages = warning;
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.trap() RETURNS boolean LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'a look-alike in schema evil was called'; END $$;
+CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql
+    AS $$ SELECT CASE WHEN evil.trap() THEN pg_catalog.now() END $$;
+CREATE FUNCTION evil.clock_timestamp() RETURNS timestamptz LANGUAGE sql
+    AS $$ SELECT CASE WHEN evil.trap() THEN pg_catalog.now() END $$;
+CREATE FUNCTION evil.eq(bigint, bigint) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.eq(oid, oid) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.eq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.eq(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.lt(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.gt(integer, integer) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.minus(timestamptz, timestamptz) RETURNS interval LANGUAGE sql
+    AS $$ SELECT CASE WHEN evil.trap() THEN interval '0' END $$;
+CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.eq);
+CREATE OPERATOR evil.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = evil.eq);
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
+CREATE OPERATOR evil.= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.eq);
+CREATE OPERATOR evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.lt);
+CREATE OPERATOR evil.> (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.gt);
+CREATE OPERATOR evil.- (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.minus);
+RESET client_min_messages;
+
+DROP EXTENSION session_stream CASCADE;
+SET search_path = evil, public, pg_catalog;
+CREATE EXTENSION session_stream;
+
+-- realtime, customer mode: a late reply recomputes the key
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
+    (1, 5, '2024-01-01 10:00:00+00', false), (2, 5, '2024-01-01 10:00:09+00', true);
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
+    (3, 5, '2024-01-01 10:00:04+00', true);
+
+-- deferred mode in pair mode on the same stream, monitored and purged
+SELECT status, messages FROM session_stream.consume_window('pair');
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
+    (1, 5, '2024-01-01 10:00:02+00', true);
+SELECT status, messages, late_messages FROM session_stream.consume_window('pair');
+SELECT source, mode, messages_consumed, messages_pending FROM session_stream.consumer_stats;
+SELECT session_stream.purge_messages('session_stream.messages', '30 days');
+
+-- feed rules: the condition's > is pg_catalog's, not evil's
+CREATE TABLE public.feed (id bigint PRIMARY KEY, c2 integer);
+SELECT session_stream.watch('public.feed');
+INSERT INTO session_stream.feed_rules (source, name, condition, delivery)
+VALUES ('public.feed', 'c2_high', 'c2 > 9999', 'outbox');
+INSERT INTO public.feed VALUES (1, 5), (2, 10000)
+    ON CONFLICT (id) DO UPDATE SET c2 = excluded.c2;
+SELECT rule, channel FROM session_stream.take_alerts(10);
+
+RESET search_path;
+SELECT customer_id, opened_at, responder_id, answered_at FROM session_stream.sessions;
+SELECT customer_id, agent_id, opened_at, answered_at FROM session_stream.pair_sessions
+ ORDER BY agent_id;
+SELECT count(*) AS purged_messages FROM session_stream.purges;
+DROP TABLE feed;
+DROP SCHEMA evil CASCADE;
