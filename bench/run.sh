@@ -9,6 +9,8 @@
 # consume: 1M messages consumed by the seeds' read-and-burn method and by
 #   consume_window(); then insert tps with and without deferred mode's
 #   additions to the source table.
+# backlog: 10M messages waiting (BACKLOG=), caught up by repeated
+#   consume_window(max_messages => 1M); time and peak memory per call.
 # feed: the seeds' upsert workload into feed(id, c1..c12), 10M ids,
 #   (a) plain upsert, (b) evaluate_rules() with 1 rule (c2 > 9999, about
 #   1 write in 10k alerts), (c) with 10 rules, (d) the seeds' PL/pgSQL
@@ -188,6 +190,47 @@ feed_end_to_end() {
     row "alerting upserts committed (tps)" "$sent" ""
     row "alerts printed by session_stream_listen" "$lines" ""
     row "alerts/s delivered end to end" "$(awk -v n="$lines" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')" ""
+}
+
+# backlog: BACKLOG messages (default 10M, 100 agents x 1M customers) wait
+# unconsumed; consume_window(max_messages => 1M) catches up call by call,
+# each call in a new connection so that its backend's peak memory (VmHWM)
+# is its own; then one call without max_messages on the same backlog.
+backlog() {
+    local total=${BACKLOG:-10000000} chunk=500000 done_rows=0 call=0
+    local status messages ms pid hwm shm
+    sql -c 'TRUNCATE session_stream.messages, session_stream.sessions, session_stream.consumed_windows' \
+        -c 'ALTER TABLE session_stream.messages DISABLE TRIGGER track_sessions_customer'
+    while [ "$done_rows" -lt "$total" ]; do
+        sql -c "INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+                SELECT 1 + (random() * 99)::int, 1 + (random() * 999999)::int,
+                       clock_timestamp(), random() < 0.5
+                  FROM generate_series(1, $chunk)"
+        done_rows=$((done_rows + chunk))
+    done
+    sql -c 'VACUUM ANALYZE session_stream.messages' -c CHECKPOINT
+    echo
+    echo "backlog: $total messages waiting, consume_window(max_messages => 1000000) until empty"
+    # VmHWM counts shared buffers the backend touched too: RssShmem says
+    # how much of it that is at the end of the call
+    printf '%-6s %-9s %10s %10s %12s %12s\n' call status messages ms "VmHWM kB" "RssShmem kB"
+    while :; do
+        call=$((call + 1))
+        # one connection per call: print its pid, consume, then read the
+        # backend's peak resident memory before it exits
+        read -r status messages ms pid hwm shm < <(sql -At -F ' ' -c "
+            SELECT status, messages, round(extract(epoch FROM elapsed) * 1000),
+                   pg_backend_pid(),
+                   (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'),
+                                 'VmHWM:\s+(\d+)'))[1],
+                   (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'),
+                                 'RssShmem:\s+(\d+)'))[1]
+              FROM session_stream.consume_window(max_messages => 1000000)")
+        printf '%-6s %-9s %10s %10s %12s %12s\n' "$call" "$status" "$messages" "$ms" "$hwm" "$shm"
+        [ "$status" = consumed ] || break
+    done
+    sql -At -c "SELECT 'total: ' || sum(messages) || ' messages in ' || round(sum(extract(epoch FROM elapsed))::numeric, 1) || ' s of consume_window() time'
+                  FROM session_stream.consumed_windows"
 }
 
 for w in $workloads; do
