@@ -6,8 +6,9 @@
 # Installs what is needed (Debian 12), builds and installs the extension,
 # starts a private server in a temporary directory (own socket, own port,
 # no TCP), streams a sample conversation into it, out of order, and prints
-# the virtual sessions and first-response times it keeps.  The server and
-# its files are removed at the end.
+# the virtual sessions and first-response times it keeps, then raises a
+# feed-rule alert and prints it as received.  The server and its files are
+# removed at the end.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,5 +76,19 @@ INSERT INTO tbl VALUES
 SELECT customer_id, agent_id, opened_at::time AS opened,
        answered_at::time AS answered, answered_at - opened_at AS first_response
   FROM session_stream.pair_sessions ORDER BY agent_id;
+
+\echo
+\echo == Feed rules: an order feed merged by upserts, a rule, and its alert.
+CREATE TABLE feed (id int8 PRIMARY KEY, c1 int, c2 int);
+SELECT session_stream.watch('feed');
+INSERT INTO session_stream.feed_rules (source, name, condition)
+VALUES ('feed', 'big_order', 'c2 > 9999');
+LISTEN session_stream_alerts;
+INSERT INTO feed VALUES (1, 1, 20), (2, 1, 30)
+    ON CONFLICT (id) DO UPDATE SET c1 = excluded.c1, c2 = excluded.c2;
+\echo == an upsert that breaks the rule; psql shows the alert it receives:
+INSERT INTO feed VALUES (2, 2, 12000)
+    ON CONFLICT (id) DO UPDATE SET c1 = excluded.c1, c2 = excluded.c2;
+SELECT 'alert received above' AS note;
 SQL
 echo "== done; removing the throwaway server"
