@@ -65,6 +65,8 @@ SELECT customer_id, responder_id, answered_at - opened_at AS response
   FROM session_stream.sessions ORDER BY customer_id, opened_at;
 SELECT late_messages, late_beyond_retention FROM session_stream.consumer_stats;
 
+-- Monitoring keeps working when the realtime trigger is turned back on.
 ALTER TABLE session_stream.messages ENABLE TRIGGER track_sessions_customer;
+SELECT source, mode, messages_pending FROM session_stream.consumer_stats;
 TRUNCATE session_stream.messages, session_stream.sessions,
          session_stream.consumed_windows, session_stream.purges;

@@ -507,7 +507,8 @@ track_sessions_oid(void)
  * else the defaults.  An enabled one already applies every row: refuse.
  */
 void
-consume_stream_tracker(Relation source, SSMode mode, SSTracker *out)
+consume_stream_tracker(Relation source, SSMode mode, bool allow_enabled,
+					   SSTracker *out)
 {
 	TriggerDesc *triggers = source->trigdesc;
 	const char *mode_name = trigger_args_mode_name(mode);
@@ -523,7 +524,7 @@ consume_stream_tracker(Relation source, SSMode mode, SSTracker *out)
 		if (trigger->tgfoid != track_sessions || trigger->tgnargs < 1 ||
 			strcmp(trigger->tgargs[0], mode_name) != 0)
 			continue;
-		if (trigger->tgenabled != TRIGGER_DISABLED)
+		if (trigger->tgenabled != TRIGGER_DISABLED && !allow_enabled)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot consume table \"%s\" in %s mode",
@@ -570,7 +571,8 @@ check_deferred_source(Relation source, const SSTracker *tracker)
 
 /* Open a source for deferred mode and find how its stream is tracked. */
 static Relation
-open_deferred_source(Oid relid, SSMode mode, SSTracker *tracker)
+open_deferred_source(Oid relid, SSMode mode, bool allow_enabled,
+					 SSTracker *tracker)
 {
 	Relation	source = table_open(relid, AccessShareLock);
 
@@ -580,7 +582,7 @@ open_deferred_source(Oid relid, SSMode mode, SSTracker *tracker)
 				 errmsg("cannot consume \"%s\"", ss_table_name(source)),
 				 errdetail("consume_window() reads plain tables only."),
 				 errhint("Consume each partition of a partitioned table on its own.")));
-	consume_stream_tracker(source, mode, tracker);
+	consume_stream_tracker(source, mode, allow_enabled, tracker);
 	check_deferred_source(source, tracker);
 	return source;
 }
@@ -685,7 +687,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 				 errhint("Name the message table, e.g. 'session_stream.messages'.")));
 	relid = PG_GETARG_OID(1);
 
-	c.source = open_deferred_source(relid, mode, &tracker);
+	c.source = open_deferred_source(relid, mode, false, &tracker);
 	c.tracker = &tracker;
 
 	if (!try_consumer_lock(relid, mode))
@@ -806,7 +808,8 @@ ss_pending_messages(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	source = open_deferred_source(PG_GETARG_OID(1), mode, &tracker);
+	/* monitoring keeps working if the realtime trigger was turned back on */
+	source = open_deferred_source(PG_GETARG_OID(1), mode, true, &tracker);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	windows_load(RelationGetRelid(source), mode, snapshot, &previous);
 	windows_position_of_snapshot(snapshot, &current);

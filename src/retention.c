@@ -54,7 +54,7 @@ ss_purge_messages(PG_FUNCTION_ARGS)
 		if (!windows_load(relid, mode, GetActiveSnapshot(), &state))
 			continue;
 		if (!has_consumer)
-			consume_stream_tracker(source, mode, &tracker);
+			consume_stream_tracker(source, mode, false, &tracker);
 		safe_txid = has_consumer ? Min(safe_txid, state.position.xmin)
 			: state.position.xmin;
 		has_consumer = true;

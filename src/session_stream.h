@@ -288,7 +288,7 @@ extern void windows_save(Oid source, SSMode mode, Oid results,
  */
 extern int	consume_batch_limit;
 extern void consume_stream_tracker(Relation source, SSMode mode,
-								   SSTracker *out);
+								   bool allow_enabled, SSTracker *out);
 
 /* ---------------------------------------------------------------------
  * realtime.c: the track_sessions() trigger
