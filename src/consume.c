@@ -160,13 +160,6 @@ compare_pair_run(const BatchRow *a, const BatchRow *b)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-static bool
-same_key(SSMode mode, const SSMessage *a, const SSMessage *b)
-{
-	return a->customer_id == b->customer_id &&
-		(mode == SS_MODE_CUSTOMER || a->agent_id == b->agent_id);
-}
-
 /*
  * Keep only the transactions with the lowest ids, at least "limit" rows
  * of them (a transaction is kept whole), and lower the cutoff to match.
@@ -301,7 +294,7 @@ find_prior_messages(Consumer *c, const BatchRow *rows, int64 count)
 		return;					/* nothing consumed before */
 	for (i = 0; i < count; i++)
 	{
-		if ((i == 0 || !same_key(c->tracker->mode, &rows[i - 1].message, &rows[i].message)) &&
+		if ((i == 0 || !sessions_same_key(c->tracker->mode, &rows[i - 1].message, &rows[i].message)) &&
 			rows[i].message.sent_at <= c->previous.high_sent_at)
 		{
 			(void) key_work(c, &rows[i].message, HASH_ENTER);
@@ -742,7 +735,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		{
 			CHECK_FOR_INTERRUPTS();
 			for (i = start; i < batch.count &&
-				 same_key(mode, &batch.rows[start].message, &batch.rows[i].message); i++)
+				 sessions_same_key(mode, &batch.rows[start].message, &batch.rows[i].message); i++)
 			{
 				c.counts.first_sent_at = Min(c.counts.first_sent_at, batch.rows[i].message.sent_at);
 				c.counts.last_sent_at = Max(c.counts.last_sent_at, batch.rows[i].message.sent_at);

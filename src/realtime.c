@@ -132,7 +132,7 @@ typedef struct StatementRows
 	ItemPointer self;			/* the row whose trigger is running */
 } StatementRows;
 
-static bool
+static void
 remember_statement_row(const SSMessage *message, HeapTuple tuple, void *arg)
 {
 	StatementRows *stmt = (StatementRows *) arg;
@@ -142,7 +142,6 @@ remember_statement_row(const SSMessage *message, HeapTuple tuple, void *arg)
 		HeapTupleHeaderGetRawCommandId(header) == stmt->cid &&
 		!ItemPointerEquals(&tuple->t_self, stmt->self))
 		remember_applied(stmt->relid, &tuple->t_self);
-	return true;
 }
 
 static TriggerData *

@@ -114,6 +114,14 @@ sessions_compare_messages(const SSMessage *a, const SSMessage *b)
 	return 0;
 }
 
+/* Do two messages belong to the same key (customer, or customer and agent)? */
+static inline bool
+sessions_same_key(SSMode mode, const SSMessage *a, const SSMessage *b)
+{
+	return a->customer_id == b->customer_id &&
+		(mode == SS_MODE_CUSTOMER || a->agent_id == b->agent_id);
+}
+
 extern void sessions_sort(SSMessage *messages, int count);
 extern void sessions_closing_message(const SSSession *session, SSMessage *out);
 extern SSStep sessions_apply(SSKeyState *state, const SSMessage *message);
@@ -163,7 +171,6 @@ typedef struct SSTracker
 extern SSTracker *trigger_args_lookup(Trigger *trigger, Relation source);
 extern void trigger_args_build(Trigger *trigger, Relation source,
 							   bool need_key_index, SSTracker *out);
-extern void trigger_args_invalidate(Oid relid);
 extern const char *trigger_args_mode_name(SSMode mode);
 
 /* ---------------------------------------------------------------------
@@ -176,8 +183,8 @@ extern bool source_has_later_message(const SSTracker *tracker, Relation source,
 									 Snapshot snapshot, const SSMessage *message,
 									 ItemPointer self);
 
-/* Called for each message found, with its tuple; false drops the message. */
-typedef bool (*SSMessageVisitor) (const SSMessage *message, HeapTuple tuple,
+/* Called for each message found, with its heap tuple. */
+typedef void (*SSMessageVisitor) (const SSMessage *message, HeapTuple tuple,
 								  void *arg);
 extern SSMessage *source_key_messages_after(const SSTracker *tracker,
 											Relation source, Snapshot snapshot,
@@ -186,8 +193,6 @@ extern SSMessage *source_key_messages_after(const SSTracker *tracker,
 											int *count,
 											SSMessageVisitor visitor,
 											void *visitor_arg);
-extern int64 source_row_txid(const SSTracker *tracker, Relation source,
-							 TupleTableSlot *slot);
 
 typedef void (*SSWindowRowVisitor) (const SSMessage *message, int64 txid,
 									void *arg);

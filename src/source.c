@@ -75,14 +75,6 @@ source_read_message(const SSTracker *tracker, Relation source,
 	read_message(tracker, source, NULL, tuple, out);
 }
 
-/* Does a message of this row's key belong to the same key as "key"? */
-static bool
-same_key(const SSTracker *t, const SSMessage *key, const SSMessage *m)
-{
-	return m->customer_id == key->customer_id &&
-		(t->mode == SS_MODE_CUSTOMER || m->agent_id == key->agent_id);
-}
-
 /*
  * Start an index scan over one customer's messages with sent_at >= since
  * (or all of them when since is NULL).
@@ -140,7 +132,7 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 		if (ItemPointerEquals(tid, self) || !index_fetch_heap(scan, slot))
 			continue;
 		read_message(tracker, source, slot, NULL, &other);
-		later = same_key(tracker, message, &other) &&
+		later = sessions_same_key(tracker->mode, message, &other) &&
 			sessions_compare_messages(&other, message) > 0;
 	}
 	index_endscan(scan);
@@ -152,7 +144,7 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 /*
  * Collect the messages of key's key that come strictly after "after" in
  * event-time order (all of them if after is NULL), sorted.  The visitor, if
- * given, sees each message with its heap tuple and says whether to keep it.
+ * given, sees each message with its heap tuple.
  */
 SSMessage *
 source_key_messages_after(const SSTracker *tracker, Relation source,
@@ -175,7 +167,7 @@ source_key_messages_after(const SSTracker *tracker, Relation source,
 		SSMessage	m;
 
 		read_message(tracker, source, slot, NULL, &m);
-		if (!same_key(tracker, key, &m))
+		if (!sessions_same_key(tracker->mode, key, &m))
 			continue;
 		if (after != NULL && sessions_compare_messages(&m, after) <= 0)
 			continue;
@@ -188,12 +180,10 @@ source_key_messages_after(const SSTracker *tracker, Relation source,
 		{
 			bool		should_free;
 			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
-			bool		keep = visitor(&m, tuple, visitor_arg);
 
+			visitor(&m, tuple, visitor_arg);
 			if (should_free)
 				heap_freetuple(tuple);
-			if (!keep)
-				continue;
 		}
 		messages[n++] = m;
 	}
@@ -207,7 +197,7 @@ source_key_messages_after(const SSTracker *tracker, Relation source,
 }
 
 /* The bigint transaction id a row was inserted by (deferred mode). */
-int64
+static int64
 source_row_txid(const SSTracker *tracker, Relation source, TupleTableSlot *slot)
 {
 	return DatumGetInt64(required_attr(source, slot, NULL, tracker->txid_attnum));

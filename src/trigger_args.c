@@ -398,15 +398,9 @@ check_results(Relation source, const TriggerArgs *args, SSTracker *t)
 	table_close(results, AccessShareLock);
 }
 
+/* Mark every tracker reading or writing relid invalid (all if InvalidOid). */
 static void
 invalidate_callback(Datum arg, Oid relid)
-{
-	trigger_args_invalidate(relid);
-}
-
-/* Mark every tracker reading or writing relid invalid (all if InvalidOid). */
-void
-trigger_args_invalidate(Oid relid)
 {
 	HASH_SEQ_STATUS status;
 	SSTracker  *t;
