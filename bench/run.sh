@@ -53,31 +53,43 @@ ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 # The median of a list of numbers.
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# Run the variants in turn, ROUNDS times, so that drift of the machine
-# (disk, neighbours) spreads over all of them; report each one's median.
-realtime() {
-    local round variant
-    declare -A runs=()
+# Run each variant's setup (PREFIX_VARIANT.sql), then SCRIPT under pgbench,
+# variant after variant, ROUNDS times, so that drift of the machine (disk,
+# neighbours) spreads over all of them.  Every run's tps goes to
+# RUNS[variant], the median to MEDIAN[variant].
+declare -A RUNS MEDIAN
+run_rounds() {
+    local prefix=$1 script=$2 round variant
+    shift 2
+    RUNS=()
+    MEDIAN=()
     for round in $(seq "$ROUNDS"); do
-        for variant in plain c_trigger plpgsql; do
-            sql -f "$bench_dir/realtime_$variant.sql"
-            runs[$variant]+="$(tps realtime_insert.sql) "
+        for variant in "$@"; do
+            sql -f "$bench_dir/${prefix}_$variant.sql" >/dev/null
+            RUNS[$variant]+="$(tps "$script") "
         done
     done
-    local plain c_trigger plpgsql
-    plain=$(echo "${runs[plain]}" | median)
-    c_trigger=$(echo "${runs[c_trigger]}" | median)
-    plpgsql=$(echo "${runs[plpgsql]}" | median)
+    for variant in "$@"; do
+        MEDIAN[$variant]=$(echo "${RUNS[$variant]}" | median)
+    done
+}
 
+print_runs() {
+    local variant
+    for variant in "$@"; do
+        echo "  runs $variant: ${RUNS[$variant]}"
+    done
+}
+
+realtime() {
+    run_rounds realtime realtime_insert.sql plain c_trigger plpgsql
     echo
     echo "realtime insert: 10 agents x 10k customers, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
     row "variant" "tps" "ratio"
-    row "(a) plain insert into tbl" "$plain" "1.00"
-    row "(b) track_sessions('pair', ...) C trigger" "$c_trigger" "$(ratio "$c_trigger" "$plain")"
-    row "(c) seeds' PL/pgSQL trigger" "$plpgsql" "$(ratio "$plpgsql" "$plain")"
-    for variant in plain c_trigger plpgsql; do
-        echo "  runs $variant: ${runs[$variant]}"
-    done
+    row "(a) plain insert into tbl" "${MEDIAN[plain]}" "1.00"
+    row "(b) track_sessions('pair', ...) C trigger" "${MEDIAN[c_trigger]}" "$(ratio "${MEDIAN[c_trigger]}" "${MEDIAN[plain]}")"
+    row "(c) seeds' PL/pgSQL trigger" "${MEDIAN[plpgsql]}" "$(ratio "${MEDIAN[plpgsql]}" "${MEDIAN[plain]}")"
+    print_runs plain c_trigger plpgsql
 }
 
 # Milliseconds a SQL file takes, by psql's \timing.
@@ -106,53 +118,27 @@ consume() {
     row "consume_window() (${ours_ms} ms)" "$ours_rate" "$(ratio "$ours_rate" "$seeds_rate")"
     echo "  sessions: seeds $sessions_seeds, consume_window $sessions_ours"
 
-    local plain deferred variant
-    declare -A runs=()
-    for round in $(seq "$ROUNDS"); do
-        for variant in plain deferred; do
-            sql -f "$bench_dir/consume_insert_$variant.sql"
-            runs[$variant]+="$(tps consume_insert.sql) "
-        done
-    done
-    plain=$(echo "${runs[plain]}" | median)
-    deferred=$(echo "${runs[deferred]}" | median)
+    run_rounds consume_insert consume_insert.sql plain deferred
     echo
     echo "insert into the source, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
     row "table" "tps" "ratio"
-    row "tbl(a, b, ts, direct) + ts index" "$plain" "1.00"
-    row "+ txid default and BRIN(txid)" "$deferred" "$(ratio "$deferred" "$plain")"
-    for variant in plain deferred; do
-        echo "  runs $variant: ${runs[$variant]}"
-    done
+    row "tbl(a, b, ts, direct) + ts index" "${MEDIAN[plain]}" "1.00"
+    row "+ txid default and BRIN(txid)" "${MEDIAN[deferred]}" "$(ratio "${MEDIAN[deferred]}" "${MEDIAN[plain]}")"
+    print_runs plain deferred
 }
 
 # The feed workload; see bench/feed_*.sql.
 feed() {
-    local round variant
-    declare -A runs=()
-    local variants="plain rules_1 rules_10 plpgsql"
     sql -f "$bench_dir/feed_setup.sql" >/dev/null
-    for round in $(seq "$ROUNDS"); do
-        for variant in $variants; do
-            sql -f "$bench_dir/feed_$variant.sql" >/dev/null
-            runs[$variant]+="$(tps feed_upsert.sql) "
-        done
-    done
-    declare -A med=()
-    for variant in $variants; do
-        med[$variant]=$(echo "${runs[$variant]}" | median)
-    done
-
+    run_rounds feed feed_upsert.sql plain rules_1 rules_10 plpgsql
     echo
     echo "feed upsert: 10M ids, c2 > 9999 on ~1 write in 10k, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
     row "variant" "tps" "ratio"
-    row "(a) plain upsert into feed" "${med[plain]}" "1.00"
-    row "(b) evaluate_rules(), 1 rule" "${med[rules_1]}" "$(ratio "${med[rules_1]}" "${med[plain]}")"
-    row "(c) evaluate_rules(), 10 rules" "${med[rules_10]}" "$(ratio "${med[rules_10]}" "${med[plain]}")"
-    row "(d) seeds' PL/pgSQL trigger, 1 rule" "${med[plpgsql]}" "$(ratio "${med[plpgsql]}" "${med[plain]}")"
-    for variant in $variants; do
-        echo "  runs $variant: ${runs[$variant]}"
-    done
+    row "(a) plain upsert into feed" "${MEDIAN[plain]}" "1.00"
+    row "(b) evaluate_rules(), 1 rule" "${MEDIAN[rules_1]}" "$(ratio "${MEDIAN[rules_1]}" "${MEDIAN[plain]}")"
+    row "(c) evaluate_rules(), 10 rules" "${MEDIAN[rules_10]}" "$(ratio "${MEDIAN[rules_10]}" "${MEDIAN[plain]}")"
+    row "(d) seeds' PL/pgSQL trigger, 1 rule" "${MEDIAN[plpgsql]}" "$(ratio "${MEDIAN[plpgsql]}" "${MEDIAN[plain]}")"
+    print_runs plain rules_1 rules_10 plpgsql
 
     feed_end_to_end
 }
