@@ -11,6 +11,7 @@ OBJS = \
 	src/source.o \
 	src/results.o \
 	src/realtime.o \
+	src/txid_base.o \
 	src/windows.o \
 	src/consume.o \
 	src/retention.o \

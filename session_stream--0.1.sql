@@ -13,6 +13,16 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'ss_current_txid'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- What current_txid() and consumer positions add to the server's 64-bit
+-- transaction ids.  0 until a restore brings consumer positions from a
+-- cluster whose ids were ahead of this one's; then it is raised so that
+-- every later id is above them (raise_txid_base() below).  Per database,
+-- never dumped: a restore computes its own.
+CREATE TABLE session_stream.txid_base (
+    base bigint NOT NULL
+);
+INSERT INTO session_stream.txid_base VALUES (0);
+
 -- The default input stream: one row per chat message.
 CREATE TABLE session_stream.messages (
     agent_id    bigint      NOT NULL,
@@ -70,10 +80,14 @@ LANGUAGE C;
 COMMENT ON FUNCTION session_stream.track_sessions() IS
     'AFTER INSERT row trigger keeping a results table equal to an event-time replay; args: mode, then agent=, customer=, ts=, from_agent=, results=';
 
--- Realtime customer mode on the default stream, ready at once.
+-- Realtime customer mode on the default stream, ready at once.  A row that
+-- arrives with a txid of another transaction is a restored one (pg_dump's
+-- COPY): its sessions come with the dump, so it is not applied again.
 CREATE TRIGGER track_sessions_customer
     AFTER INSERT ON session_stream.messages
-    FOR EACH ROW EXECUTE FUNCTION session_stream.track_sessions('customer');
+    FOR EACH ROW
+    WHEN (NEW.txid OPERATOR(pg_catalog.=) session_stream.current_txid())
+    EXECUTE FUNCTION session_stream.track_sessions('customer');
 
 -- Deferred mode: consume_window(), called from cron, consumes every message
 -- committed since its previous call, exactly once.
@@ -104,6 +118,17 @@ CREATE TABLE session_stream.consumed_windows (
 );
 CREATE INDEX consumed_windows_source_mode_idx
     ON session_stream.consumed_windows (source, mode, window_id);
+
+-- Windows restored from another cluster may hold transaction ids beyond
+-- this one's: raise txid_base so that every later position contains them.
+CREATE FUNCTION session_stream.raise_txid_base()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_raise_txid_base'
+LANGUAGE C;
+CREATE TRIGGER raise_txid_base
+    AFTER INSERT ON session_stream.consumed_windows
+    REFERENCING NEW TABLE AS new_windows
+    FOR EACH STATEMENT EXECUTE FUNCTION session_stream.raise_txid_base();
 
 CREATE FUNCTION session_stream.consume_window(
     mode text DEFAULT 'customer',
@@ -160,6 +185,15 @@ CREATE TABLE session_stream.purges (
     messages      bigint      NOT NULL
 );
 CREATE INDEX purges_source_idx ON session_stream.purges (source);
+
+-- pg_dump keeps the messages, the sessions and the consumers' history (see
+-- README.md, "Backups").
+SELECT pg_catalog.pg_extension_config_dump('session_stream.messages', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.pair_sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.consumed_windows', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.consumed_windows_window_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.purges', '');
 
 CREATE FUNCTION session_stream.purge_messages(
     source regclass DEFAULT 'session_stream.messages',

@@ -67,14 +67,6 @@ int			consume_batch_limit = 1000000;
 
 PG_FUNCTION_INFO_V1(ss_consume_window);
 PG_FUNCTION_INFO_V1(ss_pending_messages);
-PG_FUNCTION_INFO_V1(ss_current_txid);
-
-/* The inserting transaction's id, for the source's txid column default. */
-Datum
-ss_current_txid(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT64((int64) U64FromFullTransactionId(GetTopFullTransactionId()));
-}
 
 typedef struct BatchRow
 {

@@ -73,7 +73,6 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
-#define SS_SCHEMA "session_stream"
 #define SS_RULES_TABLE "feed_rules"
 
 PG_FUNCTION_INFO_V1(ss_check_feed_rule);

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "access/transam.h"
 #include "catalog/pg_type_d.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
@@ -21,6 +22,9 @@
 #include "utils/rel.h"
 #include "utils/snapshot.h"
 #include "utils/timestamp.h"
+
+/* The extension's schema (the extension is not relocatable). */
+#define SS_SCHEMA "session_stream"
 
 /* Which messages form one key: see DESIGN.md section 1. */
 typedef enum SSMode
@@ -286,6 +290,14 @@ extern bool windows_load(Oid source, SSMode mode, Snapshot snapshot,
 extern void windows_save(Oid source, SSMode mode, Oid results,
 						 const SSPosition *upto, const SSConsumeCounts *counts,
 						 bool has_high, int64 high_sent_at);
+
+/* ---------------------------------------------------------------------
+ * txid_base.c: transaction ids comparable across dump and restore
+ * ---------------------------------------------------------------------
+ */
+extern int64 txid_base_get(void);
+extern int64 txid_widen(FullTransactionId next, TransactionId xid);
+extern void txid_base_saving_own_window(bool saving);
 
 /* ---------------------------------------------------------------------
  * consume.c: consume_window()

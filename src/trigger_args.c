@@ -39,7 +39,6 @@
 #include "utils/regproc.h"
 #include "utils/varlena.h"
 
-#define SS_SCHEMA "session_stream"
 
 static HTAB *trackers = NULL;
 

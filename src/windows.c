@@ -50,15 +50,6 @@ windows_contains(const SSPosition *position, int64 xid)
 				   compare_int64) == NULL;
 }
 
-/* A 32-bit xid of a running or recent transaction, made 64-bit. */
-static int64
-widen_xid(FullTransactionId next, TransactionId xid)
-{
-	uint32		behind = XidFromFullTransactionId(next) - xid;
-
-	return (int64) (U64FromFullTransactionId(next) - behind);
-}
-
 /* The transactions a snapshot sees as committed (or aborted). */
 void
 windows_position_of_snapshot(Snapshot snapshot, SSPosition *out)
@@ -66,12 +57,12 @@ windows_position_of_snapshot(Snapshot snapshot, SSPosition *out)
 	FullTransactionId next = ReadNextFullTransactionId();
 	uint32		i;
 
-	out->xmin = widen_xid(next, snapshot->xmin);
-	out->xmax = widen_xid(next, snapshot->xmax);
+	out->xmin = txid_widen(next, snapshot->xmin);
+	out->xmax = txid_widen(next, snapshot->xmax);
 	out->nxip = snapshot->xcnt;
 	out->xip = palloc((snapshot->xcnt + 1) * sizeof(int64));
 	for (i = 0; i < snapshot->xcnt; i++)
-		out->xip[i] = widen_xid(next, snapshot->xip[i]);
+		out->xip[i] = txid_widen(next, snapshot->xip[i]);
 	qsort(out->xip, out->nxip, sizeof(int64), compare_int64);
 }
 
@@ -229,7 +220,17 @@ windows_save(Oid source, SSMode mode, Oid results, const SSPosition *upto,
 	args[15] = TimestampTzGetDatum(counts->started_at);
 
 	SPI_connect();
-	if (SPI_execute_with_args(query, 16, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record the consumed window");
+	/* our own position: no reason to raise the txid base */
+	txid_base_saving_own_window(true);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args(query, 16, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record the consumed window");
+	}
+	PG_FINALLY();
+	{
+		txid_base_saving_own_window(false);
+	}
+	PG_END_TRY();
 	SPI_finish();
 }
