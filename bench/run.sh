@@ -5,7 +5,9 @@
 #
 # realtime: the seeds' insert workload into tbl(a, b, ts, direct),
 #   (a) plain insert, (b) session_stream's C trigger in pair mode,
-#   (c) the seeds' PL/pgSQL trigger; prints tps and ratios to (a).
+#   (c) the seeds' PL/pgSQL trigger; prints tps and ratios to (a).  Then
+#   the results' bloat: pair_sessions' heap + index bytes right after the
+#   last (b) run against the same table after VACUUM FULL.
 # consume: 1M messages consumed by the seeds' read-and-burn method and by
 #   consume_window(); then insert tps with and without deferred mode's
 #   additions to the source table.
@@ -67,6 +69,10 @@ run_rounds() {
         for variant in "$@"; do
             sql -f "$bench_dir/${prefix}_$variant.sql" >/dev/null
             RUNS[$variant]+="$(tps "$script") "
+            # a variant may look at what its run left behind
+            if declare -F "after_${prefix}_$variant" >/dev/null; then
+                "after_${prefix}_$variant"
+            fi
         done
     done
     for variant in "$@"; do
@@ -81,6 +87,30 @@ print_runs() {
     done
 }
 
+# Heap + index bytes of the realtime results: pair_sessions' storage
+# tables (RESULTS_TABLES), summed.
+RESULTS_TABLES="'session_stream.pair_sessions'"
+results_bytes() {
+    sql -Atc "SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(ARRAY[$RESULTS_TABLES]) t"
+}
+
+# Right after each C-trigger run (server defaults, autovacuum as it comes,
+# no manual VACUUM): the results' size; the last run's is kept.
+after_realtime_c_trigger() {
+    RESULTS_AFTER_RUN=$(results_bytes)
+    RESULTS_ROWS=$(sql -Atc 'SELECT count(*) FROM session_stream.pair_sessions')
+    RESULTS_PARTS=$(results_parts)
+}
+
+# Each relation's bytes: the tables' heaps and their indexes.
+results_parts() {
+    sql -Atc "SELECT string_agg(c.relname || ' ' || pg_relation_size(c.oid), ', ' ORDER BY c.relname)
+                FROM pg_class c
+               WHERE c.oid = ANY (ARRAY[$RESULTS_TABLES]::regclass[])
+                  OR c.oid IN (SELECT indexrelid FROM pg_index
+                                WHERE indrelid = ANY (ARRAY[$RESULTS_TABLES]::regclass[]))"
+}
+
 realtime() {
     run_rounds realtime realtime_insert.sql plain c_trigger plpgsql
     echo
@@ -90,6 +120,18 @@ realtime() {
     row "(b) track_sessions('pair', ...) C trigger" "${MEDIAN[c_trigger]}" "$(ratio "${MEDIAN[c_trigger]}" "${MEDIAN[plain]}")"
     row "(c) seeds' PL/pgSQL trigger" "${MEDIAN[plpgsql]}" "$(ratio "${MEDIAN[plpgsql]}" "${MEDIAN[plain]}")"
     print_runs plain c_trigger plpgsql
+
+    # The (c) runs since do not touch pair_sessions: compact it now.
+    sql -c "VACUUM FULL $(echo "$RESULTS_TABLES" | tr -d "'")" >/dev/null
+    local compact
+    compact=$(results_bytes)
+    echo
+    echo "results after the last (b) run: $RESULTS_ROWS sessions"
+    row "pair_sessions heap + indexes" "bytes" "ratio"
+    row "right after the run" "$RESULTS_AFTER_RUN" "$(ratio "$RESULTS_AFTER_RUN" "$compact")"
+    row "after VACUUM FULL" "$compact" "1.00"
+    echo "  right after the run: $RESULTS_PARTS"
+    echo "  after VACUUM FULL:   $(results_parts)"
 }
 
 # Milliseconds a SQL file takes, by psql's \timing.
