@@ -259,6 +259,24 @@ backlog() {
     done
     sql -At -c "SELECT 'total: ' || sum(messages) || ' messages in ' || round(sum(extract(epoch FROM elapsed))::numeric, 1) || ' s of consume_window() time'
                   FROM session_stream.consumed_windows"
+
+    # the results against the independent replay (test/reference.sql),
+    # replayed once into a table
+    cp "$here/test/reference.sql" "$bench_dir/"
+    [ "$(id -u)" -eq 0 ] && chown "$TEST_USER" "$bench_dir/reference.sql"
+    sql -f "$bench_dir/reference.sql" >/dev/null
+    sql -At -c "CREATE TABLE backlog_replay AS
+                SELECT * FROM oracle.replay('customer',
+                    'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages')" \
+        -c "SELECT 'sessions differing from the replay: ' || count(*) || ' (of ' ||
+                   (SELECT count(*) FROM backlog_replay) || ')'
+              FROM ((SELECT * FROM backlog_replay
+                     EXCEPT ALL
+                     SELECT customer_id, responder_id, opened_at, answered_at FROM session_stream.sessions)
+                    UNION ALL
+                    (SELECT customer_id, responder_id, opened_at, answered_at FROM session_stream.sessions
+                     EXCEPT ALL
+                     SELECT * FROM backlog_replay)) d"
 }
 
 for w in $workloads; do
