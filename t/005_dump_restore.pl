@@ -11,11 +11,14 @@
 #   - a realtime pair stream on the seeds' tbl(a, b, ts, direct);
 #   - a deferred customer stream on dtbl, consumed twice (once while a
 #     writer's transaction was open), with N messages still pending;
+#   - a deferred pair stream on the same dtbl, results of its own, consumed
+#     once before that writer began, with N_pair > N messages pending;
 #   - a feed table with two outbox rules and their alerts.
 # After each restore: the same rows in every table, realtime results equal
-# the replay (test/reference.sql), late messages still placed exactly, the
-# next consume_window() takes exactly the N pending messages and later ones
-# exactly once, and feed rules still alert.
+# the replay (test/reference.sql), late messages still placed exactly, for
+# each mode of dtbl the next consume_window() takes exactly its pending
+# messages (N customer, N_pair pair), its results then equal the replay, and
+# later rows are taken exactly once, and feed rules still alert.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -107,7 +110,14 @@ my %streams = (
 	deferred => [
 		'customer',
 		'SELECT agent_id, customer_id, sent_at, from_agent FROM dtbl',
-		'public.dsessions' ],);
+		'public.dsessions' ],
+	deferred_pair => [
+		'pair',
+		'SELECT agent_id, customer_id, sent_at, from_agent FROM dtbl',
+		'public.dpair_sessions' ],);
+
+# The deferred streams on dtbl by mode, as named in %streams.
+my %deferred = (customer => 'deferred', pair => 'deferred_pair');
 
 # Rows in which the results and the replay differ (0 when exact).
 sub diff_count
@@ -118,12 +128,16 @@ sub diff_count
 		SELECT count(*) FROM oracle.diff('$mode', \$q\$$query\$q\$, '$results')});
 }
 
-# Sum of the messages consumed from dtbl, minus its rows: 0 when every
-# message was consumed exactly once.
-my $dtbl_balance = q{
+# Sum of the messages consumed from dtbl in a mode, minus its rows: 0 when
+# every message was consumed exactly once in that mode.
+sub dtbl_balance
+{
+	my ($mode) = @_;
+	return qq{
 	SELECT (SELECT count(*) FROM dtbl)
 	     - (SELECT coalesce(sum(messages), 0) FROM session_stream.consumed_windows
-	         WHERE source = 'dtbl'::regclass AND mode = 'customer')};
+	         WHERE source = 'dtbl'::regclass AND mode = '$mode')};
+}
 
 my $old = new_cluster('old', 7);
 my $behind = new_cluster('behind', 0);
@@ -152,6 +166,13 @@ $old->safe_psql('postgres', q{
 	        'customer', 'results=public.dsessions');
 	ALTER TABLE dtbl DISABLE TRIGGER dtbl_sessions;
 
+	-- c'. deferred pair stream on the same dtbl, results of its own
+	CREATE TABLE dpair_sessions (LIKE session_stream.pair_sessions INCLUDING ALL);
+	CREATE TRIGGER dtbl_pair_sessions AFTER INSERT ON dtbl FOR EACH ROW
+	    EXECUTE FUNCTION session_stream.track_sessions(
+	        'pair', 'results=public.dpair_sessions');
+	ALTER TABLE dtbl DISABLE TRIGGER dtbl_pair_sessions;
+
 	-- d. a feed table with outbox rules
 	CREATE TABLE feed (id int8 PRIMARY KEY, c1 int, c2 int, note text);
 	SELECT session_stream.watch('feed');
@@ -172,12 +193,18 @@ $old->safe_psql('postgres',
 
 # c.: consume twice, the second time while a writer's transaction is open
 # (its rows stay pending: they are in the window's in-progress list), then
-# more rows, some late for what was consumed.
+# more rows, some late for what was consumed.  c'.: pair mode consumes the
+# first 150 rows with customer mode's first window, and not again.
 my $dtbl_into = 'dtbl (agent_id, customer_id, sent_at, from_agent)';
 $old->safe_psql('postgres', insert_sql($dtbl_into, random_rows(150, 0, 3600, '+00')));
 is( $old->safe_psql('postgres',
 		q{SELECT status FROM session_stream.consume_window('customer', 'dtbl')}),
 	'consumed', 'old: first window of dtbl consumed');
+is( $old->safe_psql('postgres',
+		q{SELECT status || ' ' || messages FROM session_stream.consume_window('pair', 'dtbl')}),
+	'consumed 150', 'old: the only pair window of dtbl consumes its 150 rows');
+is(diff_count($old, 'postgres', 'deferred_pair'), '0',
+	'old: deferred pair results equal the replay of those rows');
 my $held = $old->background_psql('postgres');
 $held->query_safe("BEGIN;\n"
 	  . insert_sql($dtbl_into, random_rows(10, 0, 5400, '+00')));
@@ -189,15 +216,21 @@ $held->query_safe('COMMIT');
 $held->quit;
 $old->safe_psql('postgres', insert_sql($dtbl_into, random_rows(60, 0, 7200, '+00')));
 
-my $pending = $old->safe_psql('postgres',
-	q{SELECT pending FROM session_stream.pending_messages('customer', 'dtbl')});
-is($pending, $old->safe_psql('postgres', $dtbl_balance),
-	'old: pending_messages() counts the rows not consumed');
-is($pending, 10 + 60,
-	'old: the open writer\'s 10 rows and the 60 later ones are pending');
+my %pending;
+for my $mode ('customer', 'pair')
+{
+	$pending{$mode} = $old->safe_psql('postgres',
+		qq{SELECT pending FROM session_stream.pending_messages('$mode', 'dtbl')});
+	is($pending{$mode}, $old->safe_psql('postgres', dtbl_balance($mode)),
+		"old: pending_messages() counts the rows not consumed in $mode mode");
+}
+is($pending{customer}, 10 + 60,
+	'old: the open writer\'s 10 rows and the 60 later ones are pending for customer');
+is($pending{pair}, 10 + 50 + 60,
+	'old: every row after the first 150 is pending for pair');
 diag "old: dtbl has "
   . $old->safe_psql('postgres', 'SELECT count(*) FROM dtbl')
-  . " rows, $pending pending";
+  . " rows, $pending{customer} pending for customer, $pending{pair} for pair";
 
 # d.: writes that alert (an insert matching c2_high, an update crossing
 # c1 > 100) and some that do not.
@@ -219,7 +252,7 @@ for my $stream ('customer', 'pair')
 
 # What the restored databases must hold.
 my @tables = qw(session_stream.messages session_stream.sessions
-  session_stream.pair_sessions dsessions tbl dtbl feed
+  session_stream.pair_sessions dsessions dpair_sessions tbl dtbl feed
   session_stream.feed_rules session_stream.alerts
   session_stream.consumed_windows);
 my %expected = map { $_ => table_text($old, 'postgres', $_) } @tables;
@@ -321,35 +354,49 @@ sub check_restore
 			"$label: late messages in the $stream stream are placed exactly");
 	}
 
-	# The deferred stream: the next window is exactly what was pending.
-	is( $node->safe_psql($db,
-			q{SELECT pending FROM session_stream.pending_messages('customer', 'dtbl')}),
-		$pending, "$label: pending_messages() reports the $pending pending messages");
-	my $first = $node->safe_psql($db,
-		q{SELECT status || ' ' || messages FROM session_stream.consume_window('customer', 'dtbl')});
-	is($first, "consumed $pending",
-		"$label: the next window consumes exactly the pending messages");
-	is(diff_count($node, $db, 'deferred'), '0',
-		"$label: deferred results equal the replay of dtbl");
+	# The deferred streams: in each mode the next window is exactly what
+	# was pending in that mode.
+	my %first;
+	for my $mode ('customer', 'pair')
+	{
+		is( $node->safe_psql($db,
+				qq{SELECT pending FROM session_stream.pending_messages('$mode', 'dtbl')}),
+			$pending{$mode},
+			"$label: pending_messages() reports the $pending{$mode} pending $mode messages");
+		$first{$mode} = $node->safe_psql($db,
+			qq{SELECT status || ' ' || messages FROM session_stream.consume_window('$mode', 'dtbl')});
+		is($first{$mode}, "consumed $pending{$mode}",
+			"$label: the next $mode window consumes exactly the pending messages");
+		is(diff_count($node, $db, $deferred{$mode}), '0',
+			"$label: deferred $mode results equal the replay of dtbl");
+	}
 
 	# Rows written after the restore, some late for their customer.
 	my @late = random_rows(5, 0, 7200, '+00');
 	my @new = random_rows(3, 7200, 9000, '+00');
 	$node->safe_psql($db, insert_sql($dtbl_into, @late, @new));
-	my $second = $node->safe_psql($db,
-		q{SELECT status || ' ' || messages FROM session_stream.consume_window('customer', 'dtbl')});
-	is($second, 'consumed ' . (@late + @new),
-		"$label: the window after consumes exactly the rows written since");
-	is(diff_count($node, $db, 'deferred'), '0',
-		"$label: deferred results still equal the replay");
-	is( $node->safe_psql($db,
-			q{SELECT status FROM session_stream.consume_window('customer', 'dtbl')}),
-		'empty', "$label: then nothing is left");
-	is($node->safe_psql($db, $dtbl_balance), '0',
-		"$label: every dtbl message consumed exactly once");
+	my %second;
+	for my $mode ('customer', 'pair')
+	{
+		$second{$mode} = $node->safe_psql($db,
+			qq{SELECT status || ' ' || messages FROM session_stream.consume_window('$mode', 'dtbl')});
+		is($second{$mode}, 'consumed ' . (@late + @new),
+			"$label: the $mode window after consumes exactly the rows written since");
+		is(diff_count($node, $db, $deferred{$mode}), '0',
+			"$label: deferred $mode results still equal the replay");
+	}
+	for my $mode ('customer', 'pair')
+	{
+		is( $node->safe_psql($db,
+				qq{SELECT status FROM session_stream.consume_window('$mode', 'dtbl')}),
+			'empty', "$label: then nothing is left for $mode");
+		is($node->safe_psql($db, dtbl_balance($mode)), '0',
+			"$label: every dtbl message consumed exactly once in $mode mode");
+	}
 	is( $node->safe_psql($db, 'SELECT count(*) FROM session_stream.consumed_windows'),
-		$windows + 2, "$label: two windows recorded after the restored ones");
-	diag "$label: next window: $first, then: $second; current_txid() = "
+		$windows + 4, "$label: two windows per mode recorded after the restored ones");
+	diag "$label: next windows: customer $first{customer}, pair $first{pair}; "
+	  . "then: customer $second{customer}, pair $second{pair}; current_txid() = "
 	  . $node->safe_psql($db, 'SELECT session_stream.current_txid()');
 
 	# Feed rules still alert, into the restored outbox.
