@@ -43,40 +43,113 @@ CREATE INDEX messages_txid_idx
 CREATE INDEX messages_sent_at_idx
     ON session_stream.messages USING brin (sent_at);
 
+-- Results.  A results set NAME is two tables and a view:
+--
+--   NAME_closed  every answered session, written once when it closes;
+--   NAME_latest  each key's newest session, open or answered, one row per
+--                key (the exclusion constraint), updated in place;
+--   NAME         the view users read: the closed sessions and the open
+--                ones, with responder_id / answered_at NULL while open.
+--
+-- Opening and answering a session change only NAME_latest columns that no
+-- index covers, so those updates are HOT and leave no dead index entries;
+-- its heap keeps room on each page for them (fillfactor), and page pruning
+-- reclaims the old versions.  NAME_closed is insert-only.  Its index is
+-- filled in random key order, which leaves btree leaves about 70 % full:
+-- it is built (and rebuilt by VACUUM FULL or REINDEX) at that fill.
+CREATE FUNCTION session_stream.create_results_in(schema_name name,
+                                                 table_name name,
+                                                 mode text)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    closed text := format('%I.%I', schema_name, table_name || '_closed');
+    latest text := format('%I.%I', schema_name, table_name || '_latest');
+    view text := format('%I.%I', schema_name, table_name);
+    keys text[];            -- the key columns, bigint
+    answer text[];          -- columns set by the answer, NULL while open
+    one_open text;          -- name of the exclusion constraint
+    columns text;
+BEGIN
+    IF mode = 'customer' THEN
+        keys := ARRAY['customer_id'];
+        answer := ARRAY['responder_id bigint', 'answered_at timestamptz'];
+        one_open := table_name || '_one_open_per_customer';
+    ELSIF mode = 'pair' THEN
+        keys := ARRAY['customer_id', 'agent_id'];
+        answer := ARRAY['answered_at timestamptz'];
+        one_open := table_name || '_one_open_per_pair';
+    ELSE
+        RAISE EXCEPTION 'invalid mode "%"', mode
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid modes are "customer" and "pair".';
+    END IF;
+
+    EXECUTE format(
+        'CREATE TABLE %s (%s, opened_at timestamptz NOT NULL, %s,
+             PRIMARY KEY (%s, opened_at) WITH (fillfactor = 70))',
+        closed,
+        (SELECT string_agg(k || ' bigint NOT NULL', ', ') FROM unnest(keys) k),
+        (SELECT string_agg(a || ' NOT NULL', ', ') FROM unnest(answer) a),
+        array_to_string(keys, ', '));
+    EXECUTE format(
+        'CREATE TABLE %s (%s, opened_at timestamptz NOT NULL, %s,
+             CONSTRAINT %I EXCLUDE USING btree (%s) WITH (fillfactor = 70)
+         ) WITH (fillfactor = 70)',
+        latest,
+        (SELECT string_agg(k || ' bigint NOT NULL', ', ') FROM unnest(keys) k),
+        array_to_string(answer, ', '),
+        one_open,
+        (SELECT string_agg(k || ' WITH OPERATOR(pg_catalog.=)', ', ') FROM unnest(keys) k));
+    columns := array_to_string(keys, ', ') || ', opened_at, ' ||
+        (SELECT string_agg(split_part(a, ' ', 1), ', ') FROM unnest(answer) a);
+    EXECUTE format(
+        'CREATE VIEW %s AS
+         SELECT %s FROM %s
+         UNION ALL
+         SELECT %s FROM %s WHERE answered_at IS NULL',
+        view, columns, closed, columns, latest);
+    -- updated in place by key, but has no primary key: let logical
+    -- replication identify its rows by all columns
+    EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', latest);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', closed,
+                   'Answered sessions of results set ' || view || ', written once');
+    EXECUTE format('COMMENT ON TABLE %s IS %L', latest,
+                   'Newest session per key of results set ' || view || ', open or answered');
+    RETURN view::regclass;
+END
+$$;
+
+-- create_results('my_schema.my_sessions', 'pair'): a results set for
+-- track_sessions(..., 'results=my_schema.my_sessions'); an unqualified
+-- name goes to the caller's current schema.
+CREATE FUNCTION session_stream.create_results(name text,
+                                              mode text DEFAULT 'customer')
+RETURNS regclass
+LANGUAGE sql
+AS $$
+    SELECT session_stream.create_results_in(
+        CASE WHEN pg_catalog.array_length(pg_catalog.parse_ident(name), 1)
+                  OPERATOR(pg_catalog.>) 1
+             THEN (pg_catalog.parse_ident(name))[1]
+             ELSE pg_catalog.current_schema() END,
+        (pg_catalog.parse_ident(name))[pg_catalog.array_length(pg_catalog.parse_ident(name), 1)],
+        mode);
+$$;
+COMMENT ON FUNCTION session_stream.create_results(text, text) IS
+    'Create a results set (NAME_closed, NAME_latest and the view NAME) for track_sessions() and consume_window()';
+
 -- Customer mode: a session opens at a customer's first unanswered message
 -- and closes at the first reply from any agent.
---
--- The results' indexes are filled in random key order, which leaves btree
--- leaves about 70 % full: they are built (and rebuilt by VACUUM FULL or
--- REINDEX) at that fill, so that they do not split all over again.  The
--- heap needs no room kept free: closing a session rewrites its row on the
--- same page, and page pruning frees the old version.
-CREATE TABLE session_stream.sessions (
-    customer_id  bigint      NOT NULL,
-    opened_at    timestamptz NOT NULL,
-    responder_id bigint,                -- NULL while open
-    answered_at  timestamptz,           -- NULL while open
-    PRIMARY KEY (customer_id, opened_at) WITH (fillfactor = 70),
-    CONSTRAINT sessions_one_open_per_customer
-        EXCLUDE USING btree (customer_id WITH OPERATOR(pg_catalog.=))
-        WITH (fillfactor = 70) WHERE (answered_at IS NULL)
-);
-COMMENT ON TABLE session_stream.sessions IS
+SELECT session_stream.create_results_in('session_stream', 'sessions', 'customer');
+COMMENT ON VIEW session_stream.sessions IS
     'Virtual sessions per customer; answered_at - opened_at is the first-response time';
 
 -- Pair mode: the same per (customer, agent).
-CREATE TABLE session_stream.pair_sessions (
-    customer_id  bigint      NOT NULL,
-    agent_id     bigint      NOT NULL,
-    opened_at    timestamptz NOT NULL,
-    answered_at  timestamptz,           -- NULL while open
-    PRIMARY KEY (customer_id, agent_id, opened_at) WITH (fillfactor = 70),
-    CONSTRAINT pair_sessions_one_open_per_pair
-        EXCLUDE USING btree (customer_id WITH OPERATOR(pg_catalog.=),
-                             agent_id WITH OPERATOR(pg_catalog.=))
-        WITH (fillfactor = 70) WHERE (answered_at IS NULL)
-);
-COMMENT ON TABLE session_stream.pair_sessions IS
+SELECT session_stream.create_results_in('session_stream', 'pair_sessions', 'pair');
+COMMENT ON VIEW session_stream.pair_sessions IS
     'Virtual sessions per (customer, agent); answered_at - opened_at is the first-response time';
 
 CREATE FUNCTION session_stream.track_sessions()
@@ -195,8 +268,10 @@ CREATE INDEX purges_source_idx ON session_stream.purges (source);
 -- pg_dump keeps the messages, the sessions and the consumers' history (see
 -- README.md, "Backups").
 SELECT pg_catalog.pg_extension_config_dump('session_stream.messages', '');
-SELECT pg_catalog.pg_extension_config_dump('session_stream.sessions', '');
-SELECT pg_catalog.pg_extension_config_dump('session_stream.pair_sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sessions_closed', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sessions_latest', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.pair_sessions_closed', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.pair_sessions_latest', '');
 SELECT pg_catalog.pg_extension_config_dump('session_stream.consumed_windows', '');
 SELECT pg_catalog.pg_extension_config_dump('session_stream.consumed_windows_window_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('session_stream.purges', '');

@@ -54,7 +54,7 @@ CREATE TABLE deferred_tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL
                            txid bigint NOT NULL DEFAULT session_stream.current_txid());
 CREATE INDEX ON deferred_tbl (ts);
 CREATE INDEX ON deferred_tbl USING brin (txid);
-CREATE TABLE deferred_sessions (LIKE session_stream.sessions INCLUDING ALL);
+SELECT session_stream.create_results('deferred_sessions', 'customer');
 CREATE TRIGGER deferred_tbl_sessions AFTER INSERT ON deferred_tbl FOR EACH ROW
     EXECUTE FUNCTION session_stream.track_sessions('customer',
         'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',

@@ -89,7 +89,7 @@ print_runs() {
 
 # Heap + index bytes of the realtime results: pair_sessions' storage
 # tables (RESULTS_TABLES), summed.
-RESULTS_TABLES="'session_stream.pair_sessions'"
+RESULTS_TABLES="'session_stream.pair_sessions_closed', 'session_stream.pair_sessions_latest'"
 results_bytes() {
     sql -Atc "SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(ARRAY[$RESULTS_TABLES]) t"
 }
@@ -227,7 +227,7 @@ feed_end_to_end() {
 backlog() {
     local total=${BACKLOG:-10000000} chunk=500000 done_rows=0 call=0
     local status messages ms pid hwm shm
-    sql -c 'TRUNCATE session_stream.messages, session_stream.sessions, session_stream.consumed_windows' \
+    sql -c 'TRUNCATE session_stream.messages, session_stream.sessions_closed, session_stream.sessions_latest, session_stream.consumed_windows' \
         -c 'ALTER TABLE session_stream.messages DISABLE TRIGGER track_sessions_customer'
     while [ "$done_rows" -lt "$total" ]; do
         sql -c "INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)

@@ -2,8 +2,8 @@
 -- table, compared with the independent replay.
 SET TimeZone = 'UTC';
 SET datestyle = 'ISO';
-TRUNCATE session_stream.messages, session_stream.sessions,
-         session_stream.pair_sessions;
+TRUNCATE session_stream.messages, session_stream.sessions_closed, session_stream.sessions_latest,
+         session_stream.pair_sessions_closed, session_stream.pair_sessions_latest;
 
 -- The realtime trigger for customer mode is on: consuming would count twice.
 SELECT * FROM session_stream.consume_window();

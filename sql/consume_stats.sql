@@ -2,7 +2,7 @@
 -- (purge_messages) of deferred mode.
 SET TimeZone = 'UTC';
 SET datestyle = 'ISO';
-TRUNCATE session_stream.messages, session_stream.sessions,
+TRUNCATE session_stream.messages, session_stream.sessions_closed, session_stream.sessions_latest,
          session_stream.consumed_windows;
 ALTER TABLE session_stream.messages DISABLE TRIGGER track_sessions_customer;
 -- one clock for the whole file, so that differences are exact
@@ -68,5 +68,5 @@ SELECT late_messages, late_beyond_retention FROM session_stream.consumer_stats;
 -- Monitoring keeps working when the realtime trigger is turned back on.
 ALTER TABLE session_stream.messages ENABLE TRIGGER track_sessions_customer;
 SELECT source, mode, messages_pending FROM session_stream.consumer_stats;
-TRUNCATE session_stream.messages, session_stream.sessions,
+TRUNCATE session_stream.messages, session_stream.sessions_closed, session_stream.sessions_latest,
          session_stream.consumed_windows, session_stream.purges;

@@ -52,7 +52,7 @@ SELECT customer_id, agent_id, opened_at, answered_at,
 SELECT * FROM check_pair_sessions();
 
 -- Randomised, out of order, int ids and timestamp times.
-TRUNCATE tbl, session_stream.pair_sessions;
+TRUNCATE tbl, session_stream.pair_sessions_closed, session_stream.pair_sessions_latest;
 SELECT setseed(0.17);
 INSERT INTO tbl
 SELECT (1 + floor(random() * 5))::int, (1 + floor(random() * 30))::int,
@@ -63,7 +63,7 @@ SELECT count(*) > 1000 AS many_sessions FROM session_stream.pair_sessions;
 SELECT * FROM check_pair_sessions();
 
 -- A second stream kept apart: its own results table.
-CREATE TABLE my_pair_sessions (LIKE session_stream.pair_sessions INCLUDING ALL);
+SELECT session_stream.create_results('my_pair_sessions', 'pair');
 CREATE TABLE tbl2 (LIKE tbl);
 CREATE INDEX ON tbl2 (b, ts);
 CREATE TRIGGER tbl2_sessions AFTER INSERT ON tbl2 FOR EACH ROW
@@ -78,7 +78,7 @@ SELECT count(*) FROM session_stream.pair_sessions
 
 -- One statement writing many customers: keys are locked by bucket, so the
 -- lock table does not overflow (one lock per key would need 20000).
-TRUNCATE tbl, session_stream.pair_sessions;
+TRUNCATE tbl, session_stream.pair_sessions_closed, session_stream.pair_sessions_latest;
 INSERT INTO tbl
 SELECT 1 + n % 3, n, timestamp '2024-05-01' + n * interval '1 ms', n % 2 = 0
   FROM generate_series(1, 20000) n;

@@ -87,6 +87,24 @@ CREATE TRIGGER t AFTER INSERT ON chat FOR EACH ROW
         'results=keyless');
 INSERT INTO chat VALUES (1, 1, now(), false);
 DROP TRIGGER t ON chat;
+-- a results set missing its index, or one of its tables
+SELECT session_stream.create_results('indexless', 'pair');
+ALTER TABLE indexless_closed DROP CONSTRAINT indexless_closed_pkey;
+CREATE TRIGGER t AFTER INSERT ON chat FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions('pair',
+        'agent=agent', 'customer=customer', 'ts=ts', 'from_agent=out',
+        'results=indexless');
+INSERT INTO chat VALUES (1, 1, now(), false);
+DROP VIEW indexless;
+DROP TABLE indexless_latest;
+CREATE VIEW indexless AS SELECT * FROM indexless_closed;
+ALTER TABLE indexless_closed ADD PRIMARY KEY (customer_id, agent_id, opened_at);
+INSERT INTO chat VALUES (1, 1, now(), false);
+DROP TRIGGER t ON chat;
+DROP VIEW indexless;
+DROP TABLE indexless_closed;
+-- create_results() knows two modes
+SELECT session_stream.create_results('threeway', 'group');
 
 -- a table owner without rights on the results table
 CREATE ROLE ss_outsider;

@@ -206,13 +206,9 @@ write_session(const SSSession *session, void *arg)
 {
 	Consumer   *c = (Consumer *) arg;
 
-	if (session->was_open)
-		results_close_session(&c->results, session);
-	else
-	{
-		results_insert(&c->results, session);
+	results_store(&c->results, session);
+	if (!session->was_open)
 		c->counts.sessions_opened++;
-	}
 	if (!session->is_open)
 		c->counts.sessions_closed++;
 }
@@ -356,22 +352,23 @@ needs_purged_messages(Consumer *c, const SSMessage *first)
 }
 
 /*
- * Phase 2, a late run: undo the key's sessions the run may change and
- * note from where its replay must read the source.  Before the replay
- * point the key is idle and what came before cannot change; without a
- * kept answer, messages before both the run and the key's first session
- * were agent messages to an idle key, which changed nothing.
+ * Phase 2, a late run: note from where its replay must read the source;
+ * phase 3 undoes the key's sessions the run may change, down to the same
+ * point.  Before the replay point the key is idle and what came before
+ * cannot change; without a kept answer, messages before both the run and
+ * the key's first session were agent messages to an idle key, which
+ * changed nothing.
  */
 static void
-rewind_late_key(Consumer *c, const SSMessage *first, int64 *replay_since)
+note_late_key(Consumer *c, const SSMessage *first, int64 *replay_since)
 {
 	KeyWork    *work = key_work(c, first, HASH_ENTER);
 	SSSession	kept;
 	int64		oldest_opened_at = first->sent_at;
 
 	work->late = true;
-	work->has_kept = results_rewind_before(&c->results, first, first, &kept,
-										   &oldest_opened_at);
+	work->has_kept = results_answered_before(&c->results, first, first, &kept,
+											 &oldest_opened_at);
 	if (work->has_kept)
 	{
 		sessions_closing_message(&kept, &work->kept_answer);
@@ -404,7 +401,7 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
 		for (i = 0; i < n && sessions_compare_messages(&rows[i].message, &latest) < 0; i++)
 			c->counts.late_messages++;
 		c->counts.keys_recomputed++;
-		rewind_late_key(c, first, replay_since);
+		note_late_key(c, first, replay_since);
 	}
 	else
 	{
@@ -455,12 +452,19 @@ replay_late_keys(Consumer *c, int64 replay_since)
 
 	source_scan_since(c->tracker, c->source, c->snapshot, replay_since,
 					  collect_replay_message, c);
+	/* phase 2 may have stored sessions: look every late key up */
+	c->results.known_empty = false;
 	hash_seq_init(&status, c->keys);
 	while ((work = hash_seq_search(&status)) != NULL)
 	{
+		SSSession	kept;
+		int64		oldest_opened_at;	/* known from phase 2 */
+
 		if (!work->late)
 			continue;
 		CHECK_FOR_INTERRUPTS();
+		(void) results_rewind_before(&c->results, &work->first, &work->first,
+									 &kept, &oldest_opened_at);
 		sessions_sort(work->messages, work->count);
 		sessions_replay(NULL, work->messages, work->count, write_session, c);
 	}
@@ -487,7 +491,7 @@ track_sessions_oid(void)
 }
 
 /*
- * The stream's column mapping and results table: from a disabled
+ * The stream's column mapping and results set: from a disabled
  * track_sessions() trigger of the same mode on the source if there is one,
  * else the defaults.  An enabled one already applies every row: refuse.
  */
@@ -534,6 +538,8 @@ static void
 check_deferred_source(Relation source, const SSTracker *tracker)
 {
 	AclResult	acl;
+	Oid			results_tables[2] = {tracker->closed.relid, tracker->latest.relid};
+	int			i;
 
 	if (tracker->txid_attnum == InvalidAttrNumber)
 		ereport(ERROR,
@@ -548,10 +554,13 @@ check_deferred_source(Relation source, const SSTracker *tracker)
 	acl = pg_class_aclcheck(RelationGetRelid(source), GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(source));
-	acl = pg_class_aclcheck(tracker->results_relid, GetUserId(),
-							ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(tracker->results_relid));
+	for (i = 0; i < (int) lengthof(results_tables); i++)
+	{
+		acl = pg_class_aclcheck(results_tables[i], GetUserId(),
+								ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE);
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, OBJECT_TABLE, get_rel_name(results_tables[i]));
+	}
 }
 
 /* Open a source for deferred mode and find how its stream is tracked. */
@@ -711,13 +720,15 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		c.counts.last_sent_at = PG_INT64_MIN;
 
 		/*
-		 * Keep every other writer of the results table out until commit
+		 * Keep every other writer of the results set out until commit
 		 * (another consumer writing it from another source waits): the
 		 * writes then need no exclusion re-checks (results.c).
 		 */
-		LockRelationOid(tracker.results_relid, ShareRowExclusiveLock);
+		LockRelationOid(tracker.closed.relid, ShareRowExclusiveLock);
+		LockRelationOid(tracker.latest.relid, ShareRowExclusiveLock);
 		results_open(&c.results, &tracker, c.snapshot);
 		c.results_empty = results_is_empty(&c.results);
+		c.results.known_empty = c.results_empty;
 		c.run_capacity = 64;
 		c.run = palloc(c.run_capacity * sizeof(SSMessage));
 		c.keys = create_key_table();

@@ -8,18 +8,20 @@
  * For each new message m of key k:
  *
  * 1. Take an exclusive transaction-level lock on k (an advisory lock tag in
- *	  a class of our own, keyed by results table and a hash bucket of k).  Writers of one
- *	  key are thereby serialised until commit, so when we hold the lock,
- *	  every committed message of k has been applied by its own trigger.
- *	  Under the lock we read with a fresh snapshot (after a
+ *	  a class of our own, keyed by results set and a hash bucket of k).
+ *	  Writers of one key are thereby serialised until commit, so when we
+ *	  hold the lock, every committed message of k has been applied by its
+ *	  own trigger.  Under the lock we read with a fresh snapshot (after a
  *	  CommandCounterIncrement, so our own earlier changes show), which is
  *	  right in READ COMMITTED and in the stricter levels alike.
  *
  * 2. In-order fast path: if m is not older than k's newest session and,
  *	  when m changes k's state, no visible message of k comes after m in
- *	  event-time order, m is applied to k's newest session: it may open
- *	  one (insert) or answer the open one (update).  This is the common
- *	  case and costs one or two index probes and at most one write.
+ *	  event-time order, m is applied to k's newest session (its row in
+ *	  the results set's _latest table): it may open one or answer the open
+ *	  one, an in-place update of that row, plus an insert into _closed for
+ *	  an answer (results.c).  This is the common case and costs one or two
+ *	  index probes and at most two writes.
  *
  * 3. Late message: delete k's sessions that m may change (those answered
  *	  at or after m, and the open one), newest first, down to the last
@@ -242,22 +244,22 @@ apply_in_order(SSResults *results, Relation source, HeapTuple tuple,
 			last.agent_id = message->agent_id;
 			last.opened_at = message->sent_at;
 			last.is_open = true;
-			results_insert(results, &last);
+			results_store(results, &last);
 			break;
 		case SS_STEP_CLOSED:
 			last.agent_id = message->agent_id;
 			last.answered_at = message->sent_at;
 			last.is_open = false;
-			results_close_session(results, &last);
+			results_store(results, &last);
 			break;
 	}
 	return true;
 }
 
 static void
-insert_session(const SSSession *session, void *arg)
+store_session(const SSSession *session, void *arg)
 {
-	results_insert((SSResults *) arg, session);
+	results_store((SSResults *) arg, session);
 }
 
 /* Rebuild the key's sessions from the last answer before the message. */
@@ -285,7 +287,7 @@ replay_key(SSResults *results, Relation source, HeapTuple tuple,
 										 results->snapshot, message,
 										 has_kept ? &kept_answer : NULL,
 										 &count, remember_statement_row, &stmt);
-	sessions_replay(NULL, messages, count, insert_session, results);
+	sessions_replay(NULL, messages, count, store_session, results);
 	pfree(messages);
 }
 

@@ -1,16 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * results.c
- *	  Read and write a results table (session_stream.sessions,
- *	  pair_sessions, or a user's table of the same shape).
+ *	  Read and write a results set: NAME_latest holds each key's newest
+ *	  session, open or answered, one row per key; NAME_closed holds every
+ *	  answered session.  (The view NAME shows the closed sessions and the
+ *	  open ones; see create_results_in() in the install script.)
  *
- * Reads are index scans on the results index, key columns then opened_at,
- * walking a key's sessions newest first.  Writes go through the executor's
- * simple-relation routines (as logical replication apply does), so the
- * table's constraints, including the one-open-session exclusion
- * constraint, its indexes and any user triggers on it behave as for an
- * ordinary INSERT, UPDATE or DELETE; the executor state they need is only
- * built once a call actually writes.
+ * A key's newest session is one index probe into NAME_latest.  Opening a
+ * session and answering it update that row in place without touching an
+ * indexed column, so the updates are HOT: no index entries, and page
+ * pruning reclaims the old versions without VACUUM.  An answered session
+ * is also inserted, once, into NAME_closed, whose index (key columns,
+ * then opened_at) is walked newest first when a late message rewinds a
+ * key.
+ *
+ * Callers work key by key.  The first call for a key reads its latest
+ * row; the sessions stored for the key are remembered, and its latest row
+ * is written once, when the next key comes or at results_close().  A key
+ * must not come back after that within one results_open(): its row was
+ * rewritten by this command, which cannot read its own writes.
+ * consume.c and realtime.c keep to that.
+ *
+ * Writes go through the executor's simple-relation routines (as logical
+ * replication apply does), so the tables' constraints, indexes and any
+ * user triggers behave as for ordinary INSERT, UPDATE and DELETE; the
+ * executor state they need is only built once a call writes.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,13 +47,26 @@ results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot)
 {
 	memset(results, 0, sizeof(*results));
 	results->tracker = tracker;
-	/* a consumer locked the table against all other writers (consume.c) */
-	results->exclusive = CheckRelationOidLockedByMe(tracker->results_relid,
+	/* a consumer locked the set against all other writers (consume.c) */
+	results->exclusive = CheckRelationOidLockedByMe(tracker->latest.relid,
 													ShareRowExclusiveLock, true);
 	results->snapshot = snapshot;
-	results->rel = table_open(tracker->results_relid, RowExclusiveLock);
-	results->index = index_open(tracker->results_index, AccessShareLock);
-	results->slot = table_slot_create(results->rel, NULL);
+	results->latest_rel = table_open(tracker->latest.relid, RowExclusiveLock);
+	results->latest_index = index_open(tracker->latest.index, AccessShareLock);
+	results->latest_slot = table_slot_create(results->latest_rel, NULL);
+}
+
+/* NAME_closed is only needed to answer a session or to rewind a key. */
+static void
+open_closed(SSResults *results)
+{
+	if (results->closed_rel != NULL)
+		return;
+	results->closed_rel = table_open(results->tracker->closed.relid,
+									 RowExclusiveLock);
+	results->closed_index = index_open(results->tracker->closed.index,
+									   AccessShareLock);
+	results->closed_slot = table_slot_create(results->closed_rel, NULL);
 }
 
 static void
@@ -52,9 +79,22 @@ begin_writing(SSResults *results)
 	estate = CreateExecutorState();
 	estate->es_snapshot = results->snapshot;
 	estate->es_output_cid = GetCurrentCommandId(true);
-	results->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(results->rri, results->rel, 0, NULL, 0);
-	ExecOpenIndices(results->rri, false);
+	EvalPlanQualInit(&results->epqstate, estate, NULL, NIL, -1);
+	results->estate = estate;
+	/* AFTER triggers on the results tables fire when we finish, as in SPI. */
+	AfterTriggerBeginQuery();
+}
+
+/* What the executor needs to write one of the tables, and a slot for it. */
+static ResultRelInfo *
+begin_writing_table(SSResults *results, Relation rel, TupleTableSlot **slot)
+{
+	ResultRelInfo *rri;
+
+	begin_writing(results);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
 	if (results->exclusive)
 	{
 		int			i;
@@ -62,109 +102,216 @@ begin_writing(SSResults *results)
 		/*
 		 * The caller holds a lock that keeps every other writer out and
 		 * applies each key's messages from its stored state, so it never
-		 * writes a second open session for a key: the exclusion
-		 * constraint's per-row re-check (an index scan for each row) would
-		 * find nothing.  The index entries are still made, so the
-		 * constraint holds for everyone else.
+		 * writes a second row for a key: the exclusion constraint's
+		 * per-row re-check (an index scan for each row) would find
+		 * nothing.  The index entries are still made, so the constraint
+		 * holds for everyone else.
 		 */
-		for (i = 0; i < results->rri->ri_NumIndices; i++)
-			results->rri->ri_IndexRelationInfo[i]->ii_ExclusionOps = NULL;
+		for (i = 0; i < rri->ri_NumIndices; i++)
+			rri->ri_IndexRelationInfo[i]->ii_ExclusionOps = NULL;
 	}
-	EvalPlanQualInit(&results->epqstate, estate, NULL, NIL, -1);
-	results->write_slot = ExecInitExtraTupleSlot(estate,
-												 RelationGetDescr(results->rel),
-												 &TTSOpsVirtual);
-	results->estate = estate;
-	/* AFTER triggers on the results table fire when we finish, as in SPI. */
-	AfterTriggerBeginQuery();
+	*slot = ExecInitExtraTupleSlot(results->estate, RelationGetDescr(rel),
+								   &TTSOpsVirtual);
+	return rri;
+}
+
+static ResultRelInfo *
+latest_writer(SSResults *results)
+{
+	if (results->latest_rri == NULL)
+		results->latest_rri = begin_writing_table(results, results->latest_rel,
+												  &results->latest_write_slot);
+	return results->latest_rri;
+}
+
+static ResultRelInfo *
+closed_writer(SSResults *results)
+{
+	open_closed(results);
+	if (results->closed_rri == NULL)
+		results->closed_rri = begin_writing_table(results, results->closed_rel,
+												  &results->closed_write_slot);
+	return results->closed_rri;
+}
+
+/* Scan one key's rows of a results table, through its index. */
+static IndexScanDesc
+begin_key_scan(SSResults *results, Relation rel, Relation index,
+			   const SSResultsTable *table, const SSMessage *key)
+{
+	int			nkeys = results->tracker->results_key_columns;
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber,
+				table->customer_type == INT8OID ? F_INT8EQ : F_INT4EQ,
+				id_datum(key->customer_id, table->customer_type));
+	if (nkeys == 2)
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber,
+					table->agent_type == INT8OID ? F_INT8EQ : F_INT4EQ,
+					id_datum(key->agent_id, table->agent_type));
+	scan = index_beginscan(rel, index, results->snapshot, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+static void
+read_session(const SSResultsTable *table, TupleTableSlot *slot, SSSession *s)
+{
+	bool		isnull;
+	Datum		d;
+
+	memset(s, 0, sizeof(*s));
+	s->customer_id = id_value(slot_getattr(slot, table->customer_attnum, &isnull),
+							  table->customer_type);
+	s->opened_at = DatumGetInt64(slot_getattr(slot, table->opened_attnum, &isnull));
+	d = slot_getattr(slot, table->answered_attnum, &isnull);
+	s->is_open = isnull;
+	s->answered_at = isnull ? 0 : DatumGetInt64(d);
+	d = slot_getattr(slot, table->agent_attnum, &isnull);
+	s->agent_id = isnull ? 0 : id_value(d, table->agent_type);
+}
+
+/* Put a session's columns into a slot of one of the tables. */
+static void
+fill_session(const SSTracker *t, const SSResultsTable *table,
+			 TupleTableSlot *slot, const SSSession *s)
+{
+	slot->tts_values[table->customer_attnum - 1] =
+		id_datum(s->customer_id, table->customer_type);
+	slot->tts_isnull[table->customer_attnum - 1] = false;
+	slot->tts_values[table->opened_attnum - 1] = Int64GetDatum(s->opened_at);
+	slot->tts_isnull[table->opened_attnum - 1] = false;
+	slot->tts_values[table->answered_attnum - 1] = Int64GetDatum(s->answered_at);
+	slot->tts_isnull[table->answered_attnum - 1] = s->is_open;
+
+	/* In pair mode the agent is part of the key, known while open too. */
+	slot->tts_values[table->agent_attnum - 1] =
+		id_datum(s->agent_id, table->agent_type);
+	slot->tts_isnull[table->agent_attnum - 1] =
+		s->is_open && t->mode == SS_MODE_CUSTOMER;
+}
+
+/* Write the key's latest row if its newest session changed. */
+static void
+flush_key(SSResults *results)
+{
+	const SSTracker *t = results->tracker;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int			natts = RelationGetDescr(results->latest_rel)->natts;
+
+	if (!results->has_key || !results->newest_changed)
+		return;
+	rri = latest_writer(results);
+	slot = results->latest_write_slot;
+	if (results->has_newest)
+	{
+		ExecClearTuple(slot);
+		if (results->latest_stored)
+		{
+			/* columns of the user's own keep their values */
+			slot_getallattrs(results->latest_slot);
+			memcpy(slot->tts_values, results->latest_slot->tts_values, natts * sizeof(Datum));
+			memcpy(slot->tts_isnull, results->latest_slot->tts_isnull, natts * sizeof(bool));
+		}
+		else
+			memset(slot->tts_isnull, true, natts * sizeof(bool));
+		fill_session(t, &t->latest, slot, &results->newest);
+		ExecStoreVirtualTuple(slot);
+		if (results->latest_stored)
+			ExecSimpleRelationUpdate(rri, results->estate, &results->epqstate,
+									 results->latest_slot, slot);
+		else
+			ExecSimpleRelationInsert(rri, results->estate, slot);
+	}
+	else if (results->latest_stored)
+		ExecSimpleRelationDelete(rri, results->estate, &results->epqstate,
+								 results->latest_slot);
+	results->newest_changed = false;
+	results->has_key = false;	/* see the header comment */
+}
+
+/* Make "key" the key being worked on, reading its latest row. */
+static void
+use_key(SSResults *results, const SSMessage *key)
+{
+	const SSTracker *t = results->tracker;
+	IndexScanDesc scan;
+
+	if (results->has_key && sessions_same_key(t->mode, &results->key, key))
+		return;
+	flush_key(results);
+	results->has_key = true;
+	results->key = *key;
+	results->newest_changed = false;
+	results->latest_stored = false;
+	results->has_newest = false;
+	if (results->known_empty)
+		return;
+	scan = begin_key_scan(results, results->latest_rel, results->latest_index,
+						  &t->latest, key);
+	if (index_getnext_slot(scan, ForwardScanDirection, results->latest_slot))
+	{
+		read_session(&t->latest, results->latest_slot, &results->newest);
+		results->latest_stored = true;
+		results->has_newest = true;
+	}
+	index_endscan(scan);
 }
 
 void
 results_close(SSResults *results)
 {
+	flush_key(results);
 	if (results->estate != NULL)
 	{
 		AfterTriggerEndQuery(results->estate);
 		EvalPlanQualEnd(&results->epqstate);
-		ExecCloseIndices(results->rri);
+		if (results->latest_rri != NULL)
+			ExecCloseIndices(results->latest_rri);
+		if (results->closed_rri != NULL)
+			ExecCloseIndices(results->closed_rri);
 		ExecResetTupleTable(results->estate->es_tupleTable, false);
 		FreeExecutorState(results->estate);
 		results->estate = NULL;
 	}
-	ExecDropSingleTupleTableSlot(results->slot);
-	index_close(results->index, AccessShareLock);
-	table_close(results->rel, NoLock);
+	ExecDropSingleTupleTableSlot(results->latest_slot);
+	index_close(results->latest_index, AccessShareLock);
+	table_close(results->latest_rel, NoLock);
+	if (results->closed_rel != NULL)
+	{
+		ExecDropSingleTupleTableSlot(results->closed_slot);
+		index_close(results->closed_index, AccessShareLock);
+		table_close(results->closed_rel, NoLock);
+	}
 }
 
-/* Scan one key's sessions, newest first. */
-static IndexScanDesc
-begin_key_scan(SSResults *results, const SSMessage *key)
-{
-	const SSTracker *t = results->tracker;
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
-
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber,
-				t->results_customer_type == INT8OID ? F_INT8EQ : F_INT4EQ,
-				id_datum(key->customer_id, t->results_customer_type));
-	if (t->results_key_columns == 2)
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber,
-					t->results_agent_type == INT8OID ? F_INT8EQ : F_INT4EQ,
-					id_datum(key->agent_id, t->results_agent_type));
-	scan = index_beginscan(results->rel, results->index, results->snapshot,
-						   t->results_key_columns, 0);
-	index_rescan(scan, keys, t->results_key_columns, NULL, 0);
-	return scan;
-}
-
-static void
-read_session(SSResults *results, SSSession *s)
-{
-	const SSTracker *t = results->tracker;
-	TupleTableSlot *slot = results->slot;
-	bool		isnull;
-	Datum		d;
-
-	s->customer_id = id_value(slot_getattr(slot, t->results_customer_attnum, &isnull),
-							  t->results_customer_type);
-	s->opened_at = DatumGetInt64(slot_getattr(slot, t->results_opened_attnum, &isnull));
-	d = slot_getattr(slot, t->results_answered_attnum, &isnull);
-	s->is_open = isnull;
-	s->answered_at = isnull ? 0 : DatumGetInt64(d);
-	d = slot_getattr(slot, t->results_agent_attnum, &isnull);
-	s->agent_id = isnull ? 0 : id_value(d, t->results_agent_type);
-}
-
-/* Does the results table hold no session at all? */
+/* Does the results set hold no session at all? */
 bool
 results_is_empty(SSResults *results)
 {
-	IndexScanDesc scan = index_beginscan(results->rel, results->index,
+	IndexScanDesc scan = index_beginscan(results->latest_rel,
+										 results->latest_index,
 										 results->snapshot, 0, 0);
 	bool		empty;
 
 	index_rescan(scan, NULL, 0, NULL, 0);
-	empty = !index_getnext_slot(scan, ForwardScanDirection, results->slot);
+	empty = !index_getnext_slot(scan, ForwardScanDirection, results->latest_slot);
 	index_endscan(scan);
+	ExecClearTuple(results->latest_slot);
 	return empty;
 }
 
-/*
- * The key's newest session, if any.  It stays in results->slot so that
- * results_close_session() can answer it without a second lookup.
- */
+/* The key's newest session, if any. */
 bool
 results_last_session(SSResults *results, const SSMessage *key,
 					 SSSession *session)
 {
-	IndexScanDesc scan = begin_key_scan(results, key);
-	bool		found = index_getnext_slot(scan, BackwardScanDirection,
-										   results->slot);
-
-	if (found)
-		read_session(results, session);
-	index_endscan(scan);
-	return found;
+	use_key(results, key);
+	if (results->has_newest)
+		*session = results->newest;
+	return results->has_newest;
 }
 
 /*
@@ -172,42 +319,56 @@ results_last_session(SSResults *results, const SSMessage *key,
  * before "message"; that one is returned in kept (false if there is none).
  * The opening time of the oldest session passed on the way goes to
  * *oldest_opened_at (left alone if none was passed); with "delete" each
- * passed session is deleted.
+ * passed session is deleted and the kept one becomes the key's newest.
  */
 static bool
 walk_back_to_answer(SSResults *results, const SSMessage *key,
 					const SSMessage *message, bool delete,
 					SSSession *kept, int64 *oldest_opened_at)
 {
-	IndexScanDesc scan = begin_key_scan(results, key);
+	const SSTracker *t = results->tracker;
+	IndexScanDesc scan;
 	bool		found = false;
 
-	while (index_getnext_slot(scan, BackwardScanDirection, results->slot))
+	use_key(results, key);
+	/* an open session is the newest, and answered at no time */
+	if (results->has_newest && results->newest.is_open)
+		*oldest_opened_at = results->newest.opened_at;
+
+	open_closed(results);
+	scan = begin_key_scan(results, results->closed_rel, results->closed_index,
+						  &t->closed, key);
+	while (index_getnext_slot(scan, BackwardScanDirection, results->closed_slot))
 	{
 		SSSession	s;
+		SSMessage	answer;
 
-		read_session(results, &s);
-		if (!s.is_open)
+		read_session(&t->closed, results->closed_slot, &s);
+		sessions_closing_message(&s, &answer);
+		if (sessions_compare_messages(&answer, message) < 0)
 		{
-			SSMessage	answer;
-
-			sessions_closing_message(&s, &answer);
-			if (sessions_compare_messages(&answer, message) < 0)
-			{
-				*kept = s;
-				found = true;
-				break;
-			}
+			*kept = s;
+			found = true;
+			break;
 		}
 		if (delete)
 		{
-			begin_writing(results);
-			ExecSimpleRelationDelete(results->rri, results->estate,
-									 &results->epqstate, results->slot);
+			ResultRelInfo *rri = closed_writer(results);	/* sets up estate */
+
+			ExecSimpleRelationDelete(rri, results->estate, &results->epqstate,
+									 results->closed_slot);
 		}
 		*oldest_opened_at = s.opened_at;
 	}
 	index_endscan(scan);
+
+	if (delete)
+	{
+		results->has_newest = found;
+		if (found)
+			results->newest = *kept;
+		results->newest_changed = true;
+	}
 	return found;
 }
 
@@ -239,60 +400,33 @@ results_answered_before(SSResults *results, const SSMessage *key,
 							   oldest_opened_at);
 }
 
-static void
-fill_session(SSResults *results, TupleTableSlot *slot, const SSSession *s)
-{
-	const SSTracker *t = results->tracker;
-
-	slot->tts_values[t->results_customer_attnum - 1] =
-		id_datum(s->customer_id, t->results_customer_type);
-	slot->tts_isnull[t->results_customer_attnum - 1] = false;
-	slot->tts_values[t->results_opened_attnum - 1] = Int64GetDatum(s->opened_at);
-	slot->tts_isnull[t->results_opened_attnum - 1] = false;
-	slot->tts_values[t->results_answered_attnum - 1] = Int64GetDatum(s->answered_at);
-	slot->tts_isnull[t->results_answered_attnum - 1] = s->is_open;
-
-	/* In pair mode the agent is part of the key, known while open too. */
-	slot->tts_values[t->results_agent_attnum - 1] =
-		id_datum(s->agent_id, t->results_agent_type);
-	slot->tts_isnull[t->results_agent_attnum - 1] =
-		s->is_open && t->mode == SS_MODE_CUSTOMER;
-}
-
-void
-results_insert(SSResults *results, const SSSession *session)
-{
-	TupleTableSlot *slot;
-	int			natts = RelationGetDescr(results->rel)->natts;
-
-	begin_writing(results);
-	slot = results->write_slot;
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, natts * sizeof(bool));
-	fill_session(results, slot, session);
-	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationInsert(results->rri, results->estate, slot);
-}
-
 /*
- * Record the answer of the open session that results_last_session() just
- * returned; other columns keep their values.
+ * Store the key's next session, newer than every stored one: an opened
+ * session, or an answered one (just answered, or replayed).  An answered
+ * session goes to NAME_closed now; the key's latest row follows when the
+ * key is done.
  */
 void
-results_close_session(SSResults *results, const SSSession *session)
+results_store(SSResults *results, const SSSession *session)
 {
-	TupleTableSlot *slot;
-	int			natts = RelationGetDescr(results->rel)->natts;
+	SSMessage	key;
 
-	Assert(!session->is_open);
-	begin_writing(results);
-	slot = results->write_slot;
-	ExecClearTuple(slot);
-	slot_getallattrs(results->slot);
-	memcpy(slot->tts_values, results->slot->tts_values, natts * sizeof(Datum));
-	memcpy(slot->tts_isnull, results->slot->tts_isnull, natts * sizeof(bool));
-	fill_session(results, slot, session);
-	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationUpdate(results->rri, results->estate, &results->epqstate,
-							 results->slot, slot);
+	key.customer_id = session->customer_id;
+	key.agent_id = session->agent_id;
+	use_key(results, &key);
+	if (!session->is_open)
+	{
+		ResultRelInfo *rri = closed_writer(results);
+		TupleTableSlot *slot = results->closed_write_slot;
+
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true,
+			   RelationGetDescr(results->closed_rel)->natts * sizeof(bool));
+		fill_session(results->tracker, &results->tracker->closed, slot, session);
+		ExecStoreVirtualTuple(slot);
+		ExecSimpleRelationInsert(rri, results->estate, slot);
+	}
+	results->newest = *session;
+	results->has_newest = true;
+	results->newest_changed = true;
 }

@@ -139,7 +139,20 @@ extern void sessions_replay(const SSKeyState *initial,
  * ---------------------------------------------------------------------
  */
 
-/* How one stream (a source table and a results table) is tracked. */
+/* One table of a results set, as track_sessions() writes it. */
+typedef struct SSResultsTable
+{
+	Oid			relid;
+	Oid			index;
+	AttrNumber	customer_attnum;
+	AttrNumber	agent_attnum;	/* agent_id or responder_id */
+	AttrNumber	opened_attnum;
+	AttrNumber	answered_attnum;
+	Oid			customer_type;
+	Oid			agent_type;
+} SSResultsTable;
+
+/* How one stream (a source table and a results set) is tracked. */
 typedef struct SSTracker
 {
 	Oid			trigger_oid;	/* hash key */
@@ -160,16 +173,14 @@ typedef struct SSTracker
 	NameData	txid_column;	/* deferred mode: inserting transaction id */
 	AttrNumber	txid_attnum;	/* InvalidAttrNumber if there is none */
 
-	/* results table */
-	Oid			results_relid;
-	AttrNumber	results_customer_attnum;
-	AttrNumber	results_agent_attnum;	/* agent_id or responder_id */
-	AttrNumber	results_opened_attnum;
-	AttrNumber	results_answered_attnum;
-	Oid			results_customer_type;
-	Oid			results_agent_type;
-	Oid			results_index;	/* btree led by the key, then opened_at */
+	/*
+	 * results set: the view the user named, its NAME_closed and
+	 * NAME_latest tables (see create_results_in() in the install script)
+	 */
+	Oid			results_relid;	/* the view */
 	int			results_key_columns;	/* 1 (customer) or 2 (pair) */
+	SSResultsTable closed;		/* index: key columns, then opened_at */
+	SSResultsTable latest;		/* index: key columns */
 } SSTracker;
 
 extern SSTracker *trigger_args_lookup(Trigger *trigger, Relation source);
@@ -214,17 +225,31 @@ extern void source_scan_since(const SSTracker *tracker, Relation source,
 typedef struct SSResults
 {
 	const SSTracker *tracker;
-	Relation	rel;
-	Relation	index;
 	Snapshot	snapshot;
-	TupleTableSlot *slot;		/* a tuple of the results table */
 	bool		exclusive;		/* no other writer: skip exclusion re-checks */
+	bool		known_empty;	/* nothing stored before: skip latest lookups */
+	Relation	closed_rel;
+	Relation	closed_index;
+	Relation	latest_rel;
+	Relation	latest_index;
+	TupleTableSlot *closed_slot;	/* a closed session being read */
+	TupleTableSlot *latest_slot;	/* the current key's stored latest row */
+
+	/* the key being worked on; its latest row is written when we leave it */
+	bool		has_key;
+	SSMessage	key;
+	bool		latest_stored;	/* it has a latest row (in latest_slot) */
+	bool		has_newest;		/* it has a session ... */
+	SSSession	newest;			/* ... and this is its newest */
+	bool		newest_changed; /* the latest row must be written */
 
 	/* set up on the first write */
 	EState	   *estate;
-	ResultRelInfo *rri;
 	EPQState	epqstate;
-	TupleTableSlot *write_slot;
+	ResultRelInfo *closed_rri;
+	ResultRelInfo *latest_rri;
+	TupleTableSlot *closed_write_slot;
+	TupleTableSlot *latest_write_slot;
 } SSResults;
 
 extern void results_open(SSResults *results, const SSTracker *tracker,
@@ -239,8 +264,7 @@ extern bool results_rewind_before(SSResults *results, const SSMessage *key,
 extern bool results_answered_before(SSResults *results, const SSMessage *key,
 									const SSMessage *message, SSSession *kept,
 									int64 *oldest_opened_at);
-extern void results_insert(SSResults *results, const SSSession *session);
-extern void results_close_session(SSResults *results, const SSSession *session);
+extern void results_store(SSResults *results, const SSSession *session);
 
 /* ---------------------------------------------------------------------
  * windows.c: consumer positions and the consumed_windows table

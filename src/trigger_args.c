@@ -8,7 +8,8 @@
  *
  * The first argument is the mode; the others map the four message columns
  * (defaults agent_id, customer_id, sent_at, from_agent) and may name the
- * results table (default session_stream.sessions or pair_sessions).  Each
+ * results set (default session_stream.sessions or pair_sessions: a view
+ * over NAME_closed and NAME_latest, made by create_results()).  Each
  * trigger's parsed form, with the attribute numbers, types and indexes it
  * needs, is kept in a backend-local hash by trigger OID.  A relcache
  * invalidation of the source or the results table marks the entry invalid
@@ -297,8 +298,9 @@ check_source(Relation source, const TriggerArgs *args, bool need_key_index,
 	}
 }
 
+/* The view a results set is read through: results= or the mode's own. */
 static Oid
-results_relid(const TriggerArgs *args)
+results_view(const TriggerArgs *args)
 {
 	if (args->results != NULL)
 	{
@@ -310,91 +312,123 @@ results_relid(const TriggerArgs *args)
 							 get_namespace_oid(SS_SCHEMA, false));
 }
 
+/*
+ * Check NAME_closed or NAME_latest of the results set read through view
+ * NAME: a plain table the source's owner may write, with the session
+ * columns and a btree index led by the key columns (then opened_at when
+ * index_columns says so).
+ */
 static void
-check_results(Relation source, const TriggerArgs *args, SSTracker *t)
+check_results_table(Relation source, const TriggerArgs *args,
+					const SSTracker *t, Relation view, const char *suffix,
+					int index_columns, SSResultsTable *out)
 {
-	const char *hint = "Name a results table shaped like session_stream.sessions (customer mode) or session_stream.pair_sessions (pair mode).";
 	const char *time_detail = "Session times must be timestamp or timestamptz.";
 	const char *id_detail = "Ids in a results table must be bigint, or integer when the source's ids are integer.";
-	Relation	results;
+	const char *hint = psprintf("Name a results set made for %s mode by session_stream.create_results(name, '%s').",
+								trigger_args_mode_name(args->mode),
+								trigger_args_mode_name(args->mode));
+	char	   *name = psprintf("%s_%s", RelationGetRelationName(view), suffix);
+	Relation	rel;
 	AttrNumber	leading[3];
 	AclResult	acl;
 
-	t->results_relid = results_relid(args);
-	if (!OidIsValid(t->results_relid))
+	out->relid = get_relname_relid(name, RelationGetNamespace(view));
+	if (!OidIsValid(out->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("results table for %s mode does not exist",
-						trigger_args_mode_name(args->mode)),
+				 errmsg("results set \"%s\" has no table \"%s\"",
+						ss_table_name(view), name),
+				 errdetail("A results set NAME is the tables NAME_closed and NAME_latest and the view NAME over them."),
 				 errhint("%s", hint)));
-
-	results = table_open(t->results_relid, AccessShareLock);
-	if (results->rd_rel->relkind != RELKIND_RELATION ||
-		IsCatalogRelation(results))
+	rel = table_open(out->relid, AccessShareLock);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || IsCatalogRelation(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" cannot hold sessions", ss_table_name(results)),
+				 errmsg("\"%s\" cannot hold sessions", ss_table_name(rel)),
 				 errdetail("A results table must be a plain user table."),
 				 errhint("%s", hint)));
 
 	/* The trigger writes with the source owner's rights, as RI triggers do. */
-	acl = pg_class_aclcheck(t->results_relid, source->rd_rel->relowner,
+	acl = pg_class_aclcheck(out->relid, source->rd_rel->relowner,
 							ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE);
 	if (acl != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner of table \"%s\" may not write results table \"%s\"",
-						ss_table_name(source), ss_table_name(results)),
+						ss_table_name(source), ss_table_name(rel)),
 				 errhint("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s;",
-						 ss_table_name(results),
+						 ss_table_name(rel),
 						 quote_identifier(GetUserNameFromId(source->rd_rel->relowner, false)))));
 
-	t->results_customer_attnum = column_by_name(results, "customer_id", "customer id", hint);
-	t->results_agent_attnum = column_by_name(results,
-											 args->mode == SS_MODE_PAIR ? "agent_id" : "responder_id",
-											 args->mode == SS_MODE_PAIR ? "agent id" : "responder id",
-											 hint);
-	t->results_opened_attnum = column_by_name(results, "opened_at", "session start", hint);
-	t->results_answered_attnum = column_by_name(results, "answered_at", "first response time", hint);
+	out->customer_attnum = column_by_name(rel, "customer_id", "customer id", hint);
+	out->agent_attnum = column_by_name(rel,
+									   args->mode == SS_MODE_PAIR ? "agent_id" : "responder_id",
+									   args->mode == SS_MODE_PAIR ? "agent id" : "responder id",
+									   hint);
+	out->opened_attnum = column_by_name(rel, "opened_at", "session start", hint);
+	out->answered_attnum = column_by_name(rel, "answered_at", "first response time", hint);
 
-	t->results_customer_type = column_type(results, t->results_customer_attnum);
-	t->results_agent_type = column_type(results, t->results_agent_attnum);
-	require_type(results, t->results_customer_attnum,
-				 t->results_customer_type == INT8OID ||
-				 (t->results_customer_type == INT4OID && t->id_type == INT4OID),
+	out->customer_type = column_type(rel, out->customer_attnum);
+	out->agent_type = column_type(rel, out->agent_attnum);
+	require_type(rel, out->customer_attnum,
+				 out->customer_type == INT8OID ||
+				 (out->customer_type == INT4OID && t->id_type == INT4OID),
 				 id_detail, hint);
-	require_type(results, t->results_agent_attnum,
-				 t->results_agent_type == INT8OID ||
-				 (t->results_agent_type == INT4OID && t->agent_type == INT4OID),
+	require_type(rel, out->agent_attnum,
+				 out->agent_type == INT8OID ||
+				 (out->agent_type == INT4OID && t->agent_type == INT4OID),
 				 id_detail, hint);
-	require_type(results, t->results_opened_attnum,
-				 is_time_type(column_type(results, t->results_opened_attnum)),
+	require_type(rel, out->opened_attnum,
+				 is_time_type(column_type(rel, out->opened_attnum)),
 				 time_detail, hint);
-	require_type(results, t->results_answered_attnum,
-				 is_time_type(column_type(results, t->results_answered_attnum)),
+	require_type(rel, out->answered_attnum,
+				 is_time_type(column_type(rel, out->answered_attnum)),
 				 time_detail, hint);
 
-	leading[0] = t->results_customer_attnum;
-	if (args->mode == SS_MODE_PAIR)
-	{
-		leading[1] = t->results_agent_attnum;
-		leading[2] = t->results_opened_attnum;
-		t->results_key_columns = 2;
-	}
-	else
-	{
-		leading[1] = t->results_opened_attnum;
-		t->results_key_columns = 1;
-	}
-	t->results_index = find_btree_index(results, leading, t->results_key_columns + 1);
-	if (!OidIsValid(t->results_index))
+	leading[0] = out->customer_attnum;
+	leading[1] = args->mode == SS_MODE_PAIR ? out->agent_attnum : out->opened_attnum;
+	leading[2] = out->opened_attnum;
+	out->index = find_btree_index(rel, leading, index_columns);
+	if (!OidIsValid(out->index))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("results table \"%s\" has no index on (%s)",
-						ss_table_name(results),
-						args->mode == SS_MODE_PAIR ? "customer_id, agent_id, opened_at" : "customer_id, opened_at"),
-				 errhint("Add a primary key on those columns.")));
-	table_close(results, AccessShareLock);
+						ss_table_name(rel),
+						index_columns == 3 ? "customer_id, agent_id, opened_at" :
+						index_columns == 1 ? "customer_id" :
+						args->mode == SS_MODE_PAIR ? "customer_id, agent_id" : "customer_id, opened_at"),
+				 errhint("%s", hint)));
+	table_close(rel, AccessShareLock);
+}
+
+static void
+check_results(Relation source, const TriggerArgs *args, SSTracker *t)
+{
+	Relation	view;
+
+	t->results_relid = results_view(args);
+	if (!OidIsValid(t->results_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("results set for %s mode does not exist",
+						trigger_args_mode_name(args->mode)),
+				 errhint("Create results sets with session_stream.create_results(name, mode).")));
+	view = relation_open(t->results_relid, AccessShareLock);
+	if (view->rd_rel->relkind != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a results set", ss_table_name(view)),
+				 errdetail("A results set NAME is the tables NAME_closed and NAME_latest and the view NAME over them."),
+				 errhint("Name a results set made for %s mode by session_stream.create_results(name, '%s').",
+						 trigger_args_mode_name(args->mode),
+						 trigger_args_mode_name(args->mode))));
+	t->results_key_columns = args->mode == SS_MODE_PAIR ? 2 : 1;
+	check_results_table(source, args, t, view, "closed",
+						t->results_key_columns + 1, &t->closed);
+	check_results_table(source, args, t, view, "latest",
+						t->results_key_columns, &t->latest);
+	relation_close(view, AccessShareLock);
 }
 
 /* Mark every tracker reading or writing relid invalid (all if InvalidOid). */
@@ -410,7 +444,8 @@ invalidate_callback(Datum arg, Oid relid)
 	while ((t = hash_seq_search(&status)) != NULL)
 	{
 		if (!OidIsValid(relid) || t->source_relid == relid ||
-			t->results_relid == relid)
+			t->results_relid == relid || t->closed.relid == relid ||
+			t->latest.relid == relid)
 			t->valid = false;
 	}
 }

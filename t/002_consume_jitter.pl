@@ -28,8 +28,7 @@ $node->safe_psql('postgres', q{
 	                  txid bigint NOT NULL DEFAULT session_stream.current_txid());
 	CREATE INDEX ON tbl (ts);            -- the seeds' index: late keys are read through it
 	CREATE INDEX ON tbl USING brin (txid);
-	CREATE TABLE tbl_pair_sessions
-	    (LIKE session_stream.pair_sessions INCLUDING ALL);
+	SELECT session_stream.create_results('public.tbl_pair_sessions', 'pair');
 	CREATE TRIGGER tbl_sessions AFTER INSERT ON tbl FOR EACH ROW
 	    EXECUTE FUNCTION session_stream.track_sessions(
 	        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',

@@ -160,14 +160,14 @@ $old->safe_psql('postgres', q{
 	                   from_agent boolean,
 	                   txid bigint NOT NULL DEFAULT session_stream.current_txid());
 	CREATE INDEX ON dtbl USING brin (txid);
-	CREATE TABLE dsessions (LIKE session_stream.sessions INCLUDING ALL);
+	SELECT session_stream.create_results('public.dsessions', 'customer');
 	CREATE TRIGGER dtbl_sessions AFTER INSERT ON dtbl FOR EACH ROW
 	    EXECUTE FUNCTION session_stream.track_sessions(
 	        'customer', 'results=public.dsessions');
 	ALTER TABLE dtbl DISABLE TRIGGER dtbl_sessions;
 
 	-- c'. deferred pair stream on the same dtbl, results of its own
-	CREATE TABLE dpair_sessions (LIKE session_stream.pair_sessions INCLUDING ALL);
+	SELECT session_stream.create_results('public.dpair_sessions', 'pair');
 	CREATE TRIGGER dtbl_pair_sessions AFTER INSERT ON dtbl FOR EACH ROW
 	    EXECUTE FUNCTION session_stream.track_sessions(
 	        'pair', 'results=public.dpair_sessions');
@@ -252,7 +252,9 @@ for my $stream ('customer', 'pair')
 
 # What the restored databases must hold.
 my @tables = qw(session_stream.messages session_stream.sessions
-  session_stream.pair_sessions dsessions dpair_sessions tbl dtbl feed
+  session_stream.pair_sessions dsessions dpair_sessions
+  session_stream.sessions_latest session_stream.pair_sessions_latest
+  dsessions_latest dpair_sessions_latest tbl dtbl feed
   session_stream.feed_rules session_stream.alerts
   session_stream.consumed_windows);
 my %expected = map { $_ => table_text($old, 'postgres', $_) } @tables;
