@@ -726,7 +726,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		 */
 		LockRelationOid(tracker.closed.relid, ShareRowExclusiveLock);
 		LockRelationOid(tracker.latest.relid, ShareRowExclusiveLock);
-		results_open(&c.results, &tracker, c.snapshot);
+		results_open(&c.results, &tracker, c.snapshot, true);
 		c.results_empty = results_is_empty(&c.results);
 		c.results.known_empty = c.results_empty;
 		c.run_capacity = 64;

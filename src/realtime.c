@@ -311,7 +311,7 @@ ss_track_sessions(PG_FUNCTION_ARGS)
 	lock_key(tracker, &message);
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	results_open(&results, tracker, snapshot);
+	results_open(&results, tracker, snapshot, false);
 
 	if (!apply_in_order(&results, source, tuple, &message))
 		replay_key(&results, source, tuple, &message);

@@ -39,17 +39,19 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
-#include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 
+/*
+ * "exclusive": the caller holds ShareRowExclusiveLock on both tables, so
+ * no one else writes them until it commits (consume.c).
+ */
 void
-results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot)
+results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot,
+			 bool exclusive)
 {
 	memset(results, 0, sizeof(*results));
 	results->tracker = tracker;
-	/* a consumer locked the set against all other writers (consume.c) */
-	results->exclusive = CheckRelationOidLockedByMe(tracker->latest.relid,
-													ShareRowExclusiveLock, true);
+	results->exclusive = exclusive;
 	results->snapshot = snapshot;
 	results->latest_rel = table_open(tracker->latest.relid, RowExclusiveLock);
 	results->latest_index = index_open(tracker->latest.index, AccessShareLock);

@@ -253,7 +253,7 @@ typedef struct SSResults
 } SSResults;
 
 extern void results_open(SSResults *results, const SSTracker *tracker,
-						 Snapshot snapshot);
+						 Snapshot snapshot, bool exclusive);
 extern void results_close(SSResults *results);
 extern bool results_is_empty(SSResults *results);
 extern bool results_last_session(SSResults *results, const SSMessage *key,
