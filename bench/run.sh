@@ -145,7 +145,7 @@ elapsed_ms() {
 # deferred mode adds.
 consume() {
     local seeds_ms ours_ms seeds_rate ours_rate sessions_seeds sessions_ours
-    sql -f "$bench_dir/consume_setup.sql"
+    sql -f "$bench_dir/consume_setup.sql" >/dev/null
     seeds_ms=$(elapsed_ms consume_seeds.sql)
     ours_ms=$(elapsed_ms consume_window.sql)
     seeds_rate=$(awk -v ms="$seeds_ms" 'BEGIN { printf "%.0f", 1000000 / (ms / 1000) }')
