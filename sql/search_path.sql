@@ -1,8 +1,8 @@
 -- A hostile search_path: a user owns a schema that comes first and defines
 -- look-alike functions and operators, each raising an error if called.
--- CREATE EXTENSION, the realtime trigger, consume_window(), the monitoring
--- view, purging, watch() and rule compilation must work as without them
--- and never call them.  (Checks run after RESET search_path.)
+-- CREATE EXTENSION, the realtime trigger, create_results(), consume_window(),
+-- the monitoring view, purging, watch() and rule compilation must work as
+-- without them and never call them.  (Checks run after RESET search_path.)
 SET client_min_messages = warning;
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.trap() RETURNS boolean LANGUAGE plpgsql
@@ -19,6 +19,8 @@ CREATE FUNCTION evil.lt(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql A
 CREATE FUNCTION evil.gt(integer, integer) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
 CREATE FUNCTION evil.minus(timestamptz, timestamptz) RETURNS interval LANGUAGE sql
     AS $$ SELECT CASE WHEN evil.trap() THEN interval '0' END $$;
+CREATE FUNCTION evil.concat(text, text) RETURNS text LANGUAGE sql
+    AS $$ SELECT CASE WHEN evil.trap() THEN '' END $$;
 CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.eq);
 CREATE OPERATOR evil.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = evil.eq);
 CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
@@ -26,6 +28,7 @@ CREATE OPERATOR evil.= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION 
 CREATE OPERATOR evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.lt);
 CREATE OPERATOR evil.> (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.gt);
 CREATE OPERATOR evil.- (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.minus);
+CREATE OPERATOR evil.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.concat);
 RESET client_min_messages;
 
 DROP EXTENSION session_stream CASCADE;
@@ -46,6 +49,17 @@ SELECT status, messages, late_messages FROM session_stream.consume_window('pair'
 SELECT source, mode, messages_consumed, messages_pending FROM session_stream.consumer_stats;
 SELECT session_stream.purge_messages('session_stream.messages', '30 days');
 
+-- a results set of one's own, made and used under the same search_path
+SELECT session_stream.create_results('public.hostile_pairs', 'pair');
+CREATE TABLE public.chat (a int, b int, ts timestamptz, direct boolean);
+CREATE INDEX ON public.chat (b, ts);
+CREATE TRIGGER chat_sessions AFTER INSERT ON public.chat FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions('pair', 'agent=a',
+        'customer=b', 'ts=ts', 'from_agent=direct', 'results=public.hostile_pairs');
+INSERT INTO public.chat VALUES (7, 8, '2024-01-01 10:00:00+00', false),
+    (7, 8, '2024-01-01 10:00:30+00', true);
+INSERT INTO public.chat VALUES (7, 8, '2024-01-01 10:00:10+00', true);
+
 -- feed rules: the condition's > is pg_catalog's, not evil's
 CREATE TABLE public.feed (id bigint PRIMARY KEY, c2 integer);
 SELECT session_stream.watch('public.feed');
@@ -60,5 +74,8 @@ SELECT customer_id, opened_at, responder_id, answered_at FROM session_stream.ses
 SELECT customer_id, agent_id, opened_at, answered_at FROM session_stream.pair_sessions
  ORDER BY agent_id;
 SELECT count(*) AS purged_messages FROM session_stream.purges;
-DROP TABLE feed;
+SELECT customer_id, agent_id, opened_at, answered_at FROM hostile_pairs;
+DROP TABLE feed, chat;
+DROP VIEW hostile_pairs;
+DROP TABLE hostile_pairs_closed, hostile_pairs_latest;
 DROP SCHEMA evil CASCADE;
