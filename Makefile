@@ -19,9 +19,6 @@ OBJS = \
 	src/evaluate.o \
 	src/notify.o
 
-# every object depends on the shared header
-$(OBJS): src/session_stream.h
-
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
@@ -41,6 +38,10 @@ EXTRA_CLEAN = tmp_regress tmp_isolation results output_iso
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared header (after the include, so that
+# PGXS's "all" stays the default goal)
+$(OBJS): src/session_stream.h
 
 # The listener client, session_stream_listen, is a PGXS PROGRAM with a
 # Makefile of its own (src/listen); make, make install and make clean

@@ -65,14 +65,29 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    closed text := format('%I.%I', schema_name, table_name || '_closed');
-    latest text := format('%I.%I', schema_name, table_name || '_latest');
-    view text := format('%I.%I', schema_name, table_name);
+    closed text;
+    latest text;
+    view text;
     keys text[];            -- the key columns, bigint
     answer text[];          -- columns set by the answer, NULL while open
     one_open text;          -- name of the exclusion constraint
     columns text;
 BEGIN
+    -- NAME_closed and NAME_latest must fit in an identifier (63 bytes)
+    IF octet_length(table_name) > 56 THEN
+        RAISE EXCEPTION 'results set name "%" is too long', table_name
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = 'Its tables are named NAME_closed and NAME_latest, which must fit in 63 bytes.',
+                  HINT = 'Use a name of at most 56 bytes.';
+    END IF;
+    IF schema_name IS NULL OR table_name IS NULL THEN
+        RAISE EXCEPTION 'invalid results set name'
+            USING ERRCODE = 'invalid_name',
+                  HINT = 'Give NAME or SCHEMA.NAME.';
+    END IF;
+    closed := format('%I.%I', schema_name, table_name || '_closed');
+    latest := format('%I.%I', schema_name, table_name || '_latest');
+    view := format('%I.%I', schema_name, table_name);
     IF mode = 'customer' THEN
         keys := ARRAY['customer_id'];
         answer := ARRAY['responder_id bigint', 'answered_at timestamptz'];
@@ -131,10 +146,10 @@ RETURNS regclass
 LANGUAGE sql
 AS $$
     SELECT session_stream.create_results_in(
-        CASE WHEN pg_catalog.array_length(pg_catalog.parse_ident(name), 1)
-                  OPERATOR(pg_catalog.>) 1
-             THEN (pg_catalog.parse_ident(name))[1]
-             ELSE pg_catalog.current_schema() END,
+        CASE pg_catalog.array_length(pg_catalog.parse_ident(name), 1)
+            WHEN 1 THEN pg_catalog.current_schema()
+            WHEN 2 THEN (pg_catalog.parse_ident(name))[1]
+        END,
         (pg_catalog.parse_ident(name))[pg_catalog.array_length(pg_catalog.parse_ident(name), 1)],
         mode);
 $$;

@@ -85,3 +85,27 @@ SELECT 1 + n % 3, n, timestamp '2024-05-01' + n * interval '1 ms', n % 2 = 0
 SELECT count(*) AS open_sessions FROM session_stream.pair_sessions
  WHERE answered_at IS NULL;
 SELECT * FROM check_pair_sessions();
+
+-- Both modes on one table, each with its own results set: a multi-row
+-- statement whose late row makes one trigger replay its key must not make
+-- the other trigger skip rows of that statement.
+SELECT session_stream.create_results('tbl2_customer', 'customer');
+CREATE TRIGGER tbl2_customer AFTER INSERT ON tbl2 FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions(
+        'customer', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',
+        'results=public.tbl2_customer');
+INSERT INTO tbl2 VALUES (1, 7, '2024-04-01 10:00:00', false);
+INSERT INTO tbl2 VALUES (2, 7, '2024-04-01 10:00:01', false),
+                        (2, 7, '2024-04-01 10:00:02', true);
+INSERT INTO tbl2
+SELECT 1 + (random() * 3)::int, 100 + (random() * 20)::int,
+       timestamp '2024-04-02' + random() * interval '1 hour', random() < 0.5
+  FROM generate_series(1, 300);
+SELECT customer_id, opened_at, responder_id, answered_at FROM tbl2_customer
+ WHERE customer_id = 7;
+SELECT count(*) AS customer_differences FROM oracle.diff('customer',
+    'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM tbl2 WHERE b >= 7',
+    'public.tbl2_customer');
+SELECT count(*) AS pair_differences FROM oracle.diff('pair',
+    'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM tbl2',
+    'public.my_pair_sessions');

@@ -103,8 +103,10 @@ INSERT INTO chat VALUES (1, 1, now(), false);
 DROP TRIGGER t ON chat;
 DROP VIEW indexless;
 DROP TABLE indexless_closed;
--- create_results() knows two modes
+-- create_results() knows two modes, and names its tables can be made of
 SELECT session_stream.create_results('threeway', 'group');
+SELECT session_stream.create_results(repeat('n', 57), 'pair');
+SELECT session_stream.create_results('a.b.c', 'pair');
 
 -- a table owner without rights on the results table
 CREATE ROLE ss_outsider;

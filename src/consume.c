@@ -671,6 +671,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 	int64		start;
 	int64		i;
 	int64		replay_since = PG_INT64_MAX;
+	Snapshot	results_snapshot;
 
 	memset(&c, 0, sizeof(c));
 	c.counts.started_at = GetCurrentTimestamp();
@@ -726,7 +727,9 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		 */
 		LockRelationOid(tracker.closed.relid, ShareRowExclusiveLock);
 		LockRelationOid(tracker.latest.relid, ShareRowExclusiveLock);
-		results_open(&c.results, &tracker, c.snapshot, true);
+		/* read the results set as of now that no one else writes it */
+		results_snapshot = RegisterSnapshot(GetLatestSnapshot());
+		results_open(&c.results, &tracker, results_snapshot, true);
 		c.results_empty = results_is_empty(&c.results);
 		c.results.known_empty = c.results_empty;
 		c.run_capacity = 64;
@@ -748,6 +751,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		if (c.counts.keys_recomputed > 0)
 			replay_late_keys(&c, replay_since);
 		results_close(&c.results);
+		UnregisterSnapshot(results_snapshot);
 
 		windows_save(relid, mode, tracker.results_relid, &c.upto, &c.counts,
 					 true,

@@ -72,6 +72,7 @@ PG_FUNCTION_INFO_V1(ss_track_sessions);
 /* A source row of the current statement already applied by a replay. */
 typedef struct AppliedRowKey
 {
+	Oid			tgoid;			/* whose replay applied it */
 	Oid			relid;
 	ItemPointerData tid;
 } AppliedRowKey;
@@ -86,15 +87,16 @@ realtime_forget_applied(void)
 }
 
 static void
-applied_row_key(AppliedRowKey *key, Oid relid, ItemPointer tid)
+applied_row_key(AppliedRowKey *key, Oid tgoid, Oid relid, ItemPointer tid)
 {
 	memset(key, 0, sizeof(*key));	/* the hash reads padding bytes too */
+	key->tgoid = tgoid;
 	key->relid = relid;
 	key->tid = *tid;
 }
 
 static void
-remember_applied(Oid relid, ItemPointer tid)
+remember_applied(Oid tgoid, Oid relid, ItemPointer tid)
 {
 	AppliedRowKey key;
 
@@ -108,20 +110,20 @@ remember_applied(Oid relid, ItemPointer tid)
 		applied_rows = hash_create("session_stream applied rows", 256, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	applied_row_key(&key, relid, tid);
+	applied_row_key(&key, tgoid, relid, tid);
 	(void) hash_search(applied_rows, &key, HASH_ENTER, NULL);
 }
 
 /* True, and forgotten, if a replay already applied this row. */
 static bool
-take_applied(Oid relid, ItemPointer tid)
+take_applied(Oid tgoid, Oid relid, ItemPointer tid)
 {
 	AppliedRowKey key;
 	bool		found;
 
 	if (applied_rows == NULL)
 		return false;
-	applied_row_key(&key, relid, tid);
+	applied_row_key(&key, tgoid, relid, tid);
 	(void) hash_search(applied_rows, &key, HASH_REMOVE, &found);
 	return found;
 }
@@ -129,6 +131,7 @@ take_applied(Oid relid, ItemPointer tid)
 /* What a replay needs to spot rows of the firing statement. */
 typedef struct StatementRows
 {
+	Oid			tgoid;
 	Oid			relid;
 	CommandId	cid;			/* the statement's command id */
 	ItemPointer self;			/* the row whose trigger is running */
@@ -143,7 +146,7 @@ remember_statement_row(const SSMessage *message, HeapTuple tuple, void *arg)
 	if (TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(header)) &&
 		HeapTupleHeaderGetRawCommandId(header) == stmt->cid &&
 		!ItemPointerEquals(&tuple->t_self, stmt->self))
-		remember_applied(stmt->relid, &tuple->t_self);
+		remember_applied(stmt->tgoid, stmt->relid, &tuple->t_self);
 }
 
 static TriggerData *
@@ -280,6 +283,7 @@ replay_key(SSResults *results, Relation source, HeapTuple tuple,
 	if (has_kept)
 		sessions_closing_message(&kept, &kept_answer);
 
+	stmt.tgoid = results->tracker->trigger_oid;
 	stmt.relid = RelationGetRelid(source);
 	stmt.cid = HeapTupleHeaderGetRawCommandId(tuple->t_data);
 	stmt.self = &tuple->t_self;
@@ -305,10 +309,14 @@ ss_track_sessions(PG_FUNCTION_ARGS)
 	tracker = trigger_args_lookup(trigdata->tg_trigger, source);
 	source_read_message(tracker, source, tuple, &message);
 
-	if (take_applied(RelationGetRelid(source), &tuple->t_self))
+	if (take_applied(trigdata->tg_trigger->tgoid, RelationGetRelid(source),
+					 &tuple->t_self))
 		return PointerGetDatum(NULL);
 
 	lock_key(tracker, &message);
+	/* wait out a consumer of the results set before taking the snapshot */
+	LockRelationOid(tracker->closed.relid, RowExclusiveLock);
+	LockRelationOid(tracker->latest.relid, RowExclusiveLock);
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	results_open(&results, tracker, snapshot, false);

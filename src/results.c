@@ -269,6 +269,8 @@ results_close(SSResults *results)
 	if (results->estate != NULL)
 	{
 		AfterTriggerEndQuery(results->estate);
+		/* relations ExecGetTriggerResultRel() opened to fire AFTER triggers */
+		ExecCloseResultRelations(results->estate);
 		EvalPlanQualEnd(&results->epqstate);
 		if (results->latest_rri != NULL)
 			ExecCloseIndices(results->latest_rri);

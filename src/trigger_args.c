@@ -333,7 +333,8 @@ check_results_table(Relation source, const TriggerArgs *args,
 	AttrNumber	leading[3];
 	AclResult	acl;
 
-	out->relid = get_relname_relid(name, RelationGetNamespace(view));
+	out->relid = strlen(name) < NAMEDATALEN
+		? get_relname_relid(name, RelationGetNamespace(view)) : InvalidOid;
 	if (!OidIsValid(out->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
