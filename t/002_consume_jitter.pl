@@ -13,14 +13,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 't';
+use JitterWriters;
 
-my $node = PostgreSQL::Test::Cluster->new('consume');
-$node->init;
-$node->append_conf('postgresql.conf', "max_connections = 30\n");
-$node->start;
-
-$node->safe_psql('postgres', 'CREATE EXTENSION session_stream');
-$node->safe_psql('postgres', slurp_file('test/reference.sql'));
+my $node = start_jitter_node('consume');
 $node->safe_psql('postgres', q{
 	ALTER TABLE session_stream.messages DISABLE TRIGGER track_sessions_customer;
 	CREATE TABLE tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
@@ -37,34 +33,8 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE consume_log (status text, messages bigint);
 });
 
-my $one_row = q{
-\set a random(1, 4)
-\set b random(1, 100)
-\set bo random(0, 1)
-\set lag random(0, 2000000)
-INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
-  (:a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean);
-INSERT INTO tbl (a, b, ts, direct) VALUES
-  (:a, :b, (clock_timestamp() AT TIME ZONE 'UTC') - :lag * interval '1 us', :bo::boolean);
-};
-my $held_open = q{
-\set hold random(0, 1000)
-BEGIN;
-INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
-SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
-       clock_timestamp() - random() * interval '2 s', random() < 0.5
-  FROM generate_series(1, 3);
-INSERT INTO tbl (a, b, ts, direct)
-SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
-       (clock_timestamp() AT TIME ZONE 'UTC') - random() * interval '2 s', random() < 0.5
-  FROM generate_series(1, 3);
-\sleep :hold ms
-INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
-SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
-       clock_timestamp() - random() * interval '2 s', random() < 0.5
-  FROM generate_series(1, 2);
-COMMIT;
-};
+my $one_row = one_row_script();
+my $held_open = held_open_script(1000);
 my $consume = q{
 \set pause random(0, 300)
 INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('customer');

@@ -1,0 +1,68 @@
+# Shared by the randomised differential tests t/001 (realtime) and t/002
+# (deferred): a cluster with the extension and the replay oracle
+# (test/reference.sql), and the pgbench scripts of the writers, which
+# insert into session_stream.messages and the seeds' tbl(a, b, ts, direct)
+# messages whose sent_at lags the insert by up to 2 s (arrival jitter).
+# Few keys (4 agents, 100 customers), so that writers meet on the same
+# key all the time.
+package JitterWriters;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+our @EXPORT = qw(start_jitter_node one_row_script held_open_script);
+
+sub start_jitter_node
+{
+	my ($name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', "max_connections = 30\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION session_stream');
+	$node->safe_psql('postgres', slurp_file('test/reference.sql'));
+	return $node;
+}
+
+# One message to each stream, single-row statements.
+sub one_row_script
+{
+	return q{
+\set a random(1, 4)
+\set b random(1, 100)
+\set bo random(0, 1)
+\set lag random(0, 2000000)
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
+  (:a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean);
+INSERT INTO tbl (a, b, ts, direct) VALUES
+  (:a, :b, (clock_timestamp() AT TIME ZONE 'UTC') - :lag * interval '1 us', :bo::boolean);
+};
+}
+
+# Multi-row statements in a transaction held open for up to $max_hold_ms.
+sub held_open_script
+{
+	my ($max_hold_ms) = @_;
+	return "\\set hold random(0, $max_hold_ms)\n" . q{
+BEGIN;
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 3);
+INSERT INTO tbl (a, b, ts, direct)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       (clock_timestamp() AT TIME ZONE 'UTC') - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 3);
+\sleep :hold ms
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
+       clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 2);
+COMMIT;
+};
+}
+
+1;
