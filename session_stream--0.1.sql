@@ -71,6 +71,7 @@ DECLARE
     keys text[];            -- the key columns, bigint
     answer text[];          -- columns set by the answer, NULL while open
     one_open text;          -- name of the exclusion constraint
+    key_columns text;       -- their declarations
     columns text;
 BEGIN
     -- NAME_closed and NAME_latest must fit in an identifier (63 bytes)
@@ -102,11 +103,12 @@ BEGIN
                   HINT = 'Valid modes are "customer" and "pair".';
     END IF;
 
+    key_columns := (SELECT string_agg(k || ' bigint NOT NULL', ', ') FROM unnest(keys) k);
     EXECUTE format(
         'CREATE TABLE %s (%s, opened_at timestamptz NOT NULL, %s,
              PRIMARY KEY (%s, opened_at) WITH (fillfactor = 70))',
         closed,
-        (SELECT string_agg(k || ' bigint NOT NULL', ', ') FROM unnest(keys) k),
+        key_columns,
         (SELECT string_agg(a || ' NOT NULL', ', ') FROM unnest(answer) a),
         array_to_string(keys, ', '));
     EXECUTE format(
@@ -114,7 +116,7 @@ BEGIN
              CONSTRAINT %I EXCLUDE USING btree (%s) WITH (fillfactor = 70)
          ) WITH (fillfactor = 70)',
         latest,
-        (SELECT string_agg(k || ' bigint NOT NULL', ', ') FROM unnest(keys) k),
+        key_columns,
         array_to_string(answer, ', '),
         one_open,
         (SELECT string_agg(k || ' WITH OPERATOR(pg_catalog.=)', ', ') FROM unnest(keys) k));

@@ -93,7 +93,6 @@ typedef struct Consumer
 	Relation	source;
 	Snapshot	snapshot;
 	SSResults	results;
-	bool		results_empty;	/* nothing stored: skip the lookups */
 	SSWindowState previous;
 	SSPosition	upto;			/* consumed once this call commits */
 	SSConsumeCounts counts;
@@ -306,7 +305,7 @@ latest_applied(Consumer *c, const SSMessage *first, SSSession *last,
 	KeyWork    *work = c->keys ? key_work(c, first, HASH_FIND) : NULL;
 	bool		found = false;
 
-	*has_last = !c->results_empty && results_last_session(&c->results, first, last);
+	*has_last = results_last_session(&c->results, first, last);
 	if (*has_last)
 	{
 		if (last->is_open)
@@ -730,8 +729,8 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		/* read the results set as of now that no one else writes it */
 		results_snapshot = RegisterSnapshot(GetLatestSnapshot());
 		results_open(&c.results, &tracker, results_snapshot, true);
-		c.results_empty = results_is_empty(&c.results);
-		c.results.known_empty = c.results_empty;
+		/* nothing stored yet: no key needs looking up (results.c) */
+		c.results.known_empty = results_is_empty(&c.results);
 		c.run_capacity = 64;
 		c.run = palloc(c.run_capacity * sizeof(SSMessage));
 		c.keys = create_key_table();

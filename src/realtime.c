@@ -309,7 +309,7 @@ ss_track_sessions(PG_FUNCTION_ARGS)
 	tracker = trigger_args_lookup(trigdata->tg_trigger, source);
 	source_read_message(tracker, source, tuple, &message);
 
-	if (take_applied(trigdata->tg_trigger->tgoid, RelationGetRelid(source),
+	if (take_applied(tracker->trigger_oid, RelationGetRelid(source),
 					 &tuple->t_self))
 		return PointerGetDatum(NULL);
 

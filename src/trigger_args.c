@@ -30,6 +30,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -392,14 +393,20 @@ check_results_table(Relation source, const TriggerArgs *args,
 	leading[2] = out->opened_attnum;
 	out->index = find_btree_index(rel, leading, index_columns);
 	if (!OidIsValid(out->index))
+	{
+		StringInfoData columns;
+		int			i;
+
+		initStringInfo(&columns);
+		for (i = 0; i < index_columns; i++)
+			appendStringInfo(&columns, "%s%s", i > 0 ? ", " : "",
+							 NameStr(TupleDescAttr(RelationGetDescr(rel), leading[i] - 1)->attname));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("results table \"%s\" has no index on (%s)",
-						ss_table_name(rel),
-						index_columns == 3 ? "customer_id, agent_id, opened_at" :
-						index_columns == 1 ? "customer_id" :
-						args->mode == SS_MODE_PAIR ? "customer_id, agent_id" : "customer_id, opened_at"),
+						ss_table_name(rel), columns.data),
 				 errhint("%s", hint)));
+	}
 	table_close(rel, AccessShareLock);
 }
 

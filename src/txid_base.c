@@ -182,7 +182,8 @@ ss_raise_txid_base(PG_FUNCTION_ARGS)
 								  "   SET base = base OPERATOR(pg_catalog.+) $1",
 								  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not raise session_stream.txid_base");
-		CacheInvalidateRelcacheByRelid(base_table());
+		/* base_relid was looked up by txid_widen() above */
+		CacheInvalidateRelcacheByRelid(base_relid);
 		cached_base_valid = false;
 	}
 	SPI_finish();
