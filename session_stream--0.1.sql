@@ -47,7 +47,9 @@ CREATE INDEX messages_sent_at_idx
 --
 --   NAME_closed  every answered session, written once when it closes;
 --   NAME_latest  each key's newest session, open or answered, one row per
---                key (the exclusion constraint), updated in place;
+--                key (its primary key, named NAME_one_open_per_customer
+--                or _pair: one row, so at most one open session, per
+--                key), updated in place;
 --   NAME         the view users read: the closed sessions and the open
 --                ones, with responder_id / answered_at NULL while open.
 --
@@ -70,7 +72,7 @@ DECLARE
     view text;
     keys text[];            -- the key columns, bigint
     answer text[];          -- columns set by the answer, NULL while open
-    one_open text;          -- name of the exclusion constraint
+    one_open text;          -- name of NAME_latest's primary key
     key_columns text;       -- their declarations
     columns text;
 BEGIN
@@ -113,13 +115,13 @@ BEGIN
         array_to_string(keys, ', '));
     EXECUTE format(
         'CREATE TABLE %s (%s, opened_at timestamptz NOT NULL, %s,
-             CONSTRAINT %I EXCLUDE USING btree (%s) WITH (fillfactor = 70)
+             CONSTRAINT %I PRIMARY KEY (%s) WITH (fillfactor = 70)
          ) WITH (fillfactor = 70)',
         latest,
         key_columns,
         array_to_string(answer, ', '),
         one_open,
-        (SELECT string_agg(k || ' WITH OPERATOR(pg_catalog.=)', ', ') FROM unnest(keys) k));
+        array_to_string(keys, ', '));
     columns := array_to_string(keys, ', ') || ', opened_at, ' ||
         (SELECT string_agg(split_part(a, ' ', 1), ', ') FROM unnest(answer) a);
     EXECUTE format(
@@ -128,9 +130,6 @@ BEGIN
          UNION ALL
          SELECT %s FROM %s WHERE answered_at IS NULL',
         view, columns, closed, columns, latest);
-    -- updated in place by key, but has no primary key: let logical
-    -- replication identify its rows by all columns
-    EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', latest);
     EXECUTE format('COMMENT ON TABLE %s IS %L', closed,
                    'Answered sessions of results set ' || view || ', written once');
     EXECUTE format('COMMENT ON TABLE %s IS %L', latest,

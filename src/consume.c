@@ -721,14 +721,14 @@ ss_consume_window(PG_FUNCTION_ARGS)
 
 		/*
 		 * Keep every other writer of the results set out until commit
-		 * (another consumer writing it from another source waits): the
-		 * writes then need no exclusion re-checks (results.c).
+		 * (another consumer writing it from another source waits), so
+		 * that what this call reads of it stays true while it writes.
 		 */
 		LockRelationOid(tracker.closed.relid, ShareRowExclusiveLock);
 		LockRelationOid(tracker.latest.relid, ShareRowExclusiveLock);
 		/* read the results set as of now that no one else writes it */
 		results_snapshot = RegisterSnapshot(GetLatestSnapshot());
-		results_open(&c.results, &tracker, results_snapshot, true);
+		results_open(&c.results, &tracker, results_snapshot);
 		/* nothing stored yet: no key needs looking up (results.c) */
 		c.results.known_empty = results_is_empty(&c.results);
 		c.run_capacity = 64;

@@ -319,7 +319,7 @@ ss_track_sessions(PG_FUNCTION_ARGS)
 	LockRelationOid(tracker->latest.relid, RowExclusiveLock);
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	results_open(&results, tracker, snapshot, false);
+	results_open(&results, tracker, snapshot);
 
 	if (!apply_in_order(&results, source, tuple, &message))
 		replay_key(&results, source, tuple, &message);

@@ -41,17 +41,11 @@
 #include "executor/executor.h"
 #include "utils/fmgroids.h"
 
-/*
- * "exclusive": the caller holds ShareRowExclusiveLock on both tables, so
- * no one else writes them until it commits (consume.c).
- */
 void
-results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot,
-			 bool exclusive)
+results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot)
 {
 	memset(results, 0, sizeof(*results));
 	results->tracker = tracker;
-	results->exclusive = exclusive;
 	results->snapshot = snapshot;
 	results->latest_rel = table_open(tracker->latest.relid, RowExclusiveLock);
 	results->latest_index = index_open(tracker->latest.index, AccessShareLock);
@@ -97,21 +91,6 @@ begin_writing_table(SSResults *results, Relation rel, TupleTableSlot **slot)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
-	if (results->exclusive)
-	{
-		int			i;
-
-		/*
-		 * The caller holds a lock that keeps every other writer out and
-		 * applies each key's messages from its stored state, so it never
-		 * writes a second row for a key: the exclusion constraint's
-		 * per-row re-check (an index scan for each row) would find
-		 * nothing.  The index entries are still made, so the constraint
-		 * holds for everyone else.
-		 */
-		for (i = 0; i < rri->ri_NumIndices; i++)
-			rri->ri_IndexRelationInfo[i]->ii_ExclusionOps = NULL;
-	}
 	*slot = ExecInitExtraTupleSlot(results->estate, RelationGetDescr(rel),
 								   &TTSOpsVirtual);
 	return rri;

@@ -226,7 +226,6 @@ typedef struct SSResults
 {
 	const SSTracker *tracker;
 	Snapshot	snapshot;
-	bool		exclusive;		/* no other writer: skip exclusion re-checks */
 	bool		known_empty;	/* nothing stored before: skip latest lookups */
 	Relation	closed_rel;
 	Relation	closed_index;
@@ -253,7 +252,7 @@ typedef struct SSResults
 } SSResults;
 
 extern void results_open(SSResults *results, const SSTracker *tracker,
-						 Snapshot snapshot, bool exclusive);
+						 Snapshot snapshot);
 extern void results_close(SSResults *results);
 extern bool results_is_empty(SSResults *results);
 extern bool results_last_session(SSResults *results, const SSMessage *key,
