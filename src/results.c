@@ -31,6 +31,7 @@
 #include "session_stream.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -39,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
 
 void
@@ -48,7 +50,8 @@ results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot)
 	results->tracker = tracker;
 	results->snapshot = snapshot;
 	results->latest_rel = table_open(tracker->latest.relid, RowExclusiveLock);
-	results->latest_index = index_open(tracker->latest.index, AccessShareLock);
+	/* the lock a write takes (ExecOpenIndices), so it finds it held */
+	results->latest_index = index_open(tracker->latest.index, RowExclusiveLock);
 	results->latest_slot = table_slot_create(results->latest_rel, NULL);
 }
 
@@ -61,7 +64,7 @@ open_closed(SSResults *results)
 	results->closed_rel = table_open(results->tracker->closed.relid,
 									 RowExclusiveLock);
 	results->closed_index = index_open(results->tracker->closed.index,
-									   AccessShareLock);
+									   RowExclusiveLock);
 	results->closed_slot = table_slot_create(results->closed_rel, NULL);
 }
 
@@ -213,6 +216,59 @@ flush_key(SSResults *results)
 	results->has_key = false;	/* see the header comment */
 }
 
+/*
+ * Read the key's latest row (the first visible one the scan finds) into
+ * latest_slot.
+ *
+ * NAME_latest's rows are updated in place (HOT) all the time, so nearly
+ * every read of one of its pages finds an old version that could be
+ * pruned, and the heap's index fetch prunes whenever a page is fuller
+ * than its fillfactor: on almost every read, one dead version at a time.
+ * Pruning a page costs about the same for one dead version as for twenty
+ * (it looks at every tuple and compacts the page), so for heap tables we
+ * fetch the row ourselves and prune only when the page is running out of
+ * room for the next updates.  Every update of a latest row follows a read
+ * of its page here, so the room is there when it is needed.
+ */
+#define LATEST_PRUNE_BELOW (BLCKSZ / 8)
+
+static bool
+fetch_latest_row(SSResults *results, IndexScanDesc scan)
+{
+	Relation	rel = results->latest_rel;
+	BufferHeapTupleTableSlot *slot;
+	ItemPointer tid;
+
+	if (rel->rd_tableam != GetHeapamTableAmRoutine())
+		return index_getnext_slot(scan, ForwardScanDirection,
+								  results->latest_slot);
+
+	slot = (BufferHeapTupleTableSlot *) results->latest_slot;
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+		ItemPointerData version = *tid;
+		bool		all_dead;
+		bool		found;
+
+		if (PageGetHeapFreeSpace(BufferGetPage(buffer)) < LATEST_PRUNE_BELOW)
+			heap_page_prune_opt(rel, buffer);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		found = heap_hot_search_buffer(&version, rel, buffer, results->snapshot,
+									   &slot->base.tupdata, &all_dead, true);
+		if (found)
+			ExecStoreBufferHeapTuple(&slot->base.tupdata, &slot->base.base,
+									 buffer);
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buffer);	/* the slot keeps its own pin */
+		if (found)
+			return true;
+		/* let the index mark an entry whose row versions are all dead */
+		scan->kill_prior_tuple = all_dead;
+	}
+	return false;
+}
+
 /* Make "key" the key being worked on, reading its latest row. */
 static void
 use_key(SSResults *results, const SSMessage *key)
@@ -232,7 +288,7 @@ use_key(SSResults *results, const SSMessage *key)
 		return;
 	scan = begin_key_scan(results, results->latest_rel, results->latest_index,
 						  &t->latest, key);
-	if (index_getnext_slot(scan, ForwardScanDirection, results->latest_slot))
+	if (fetch_latest_row(results, scan))
 	{
 		read_session(&t->latest, results->latest_slot, &results->newest);
 		results->latest_stored = true;
@@ -260,12 +316,13 @@ results_close(SSResults *results)
 		results->estate = NULL;
 	}
 	ExecDropSingleTupleTableSlot(results->latest_slot);
-	index_close(results->latest_index, AccessShareLock);
+	/* locks are kept until commit, as the executor does */
+	index_close(results->latest_index, NoLock);
 	table_close(results->latest_rel, NoLock);
 	if (results->closed_rel != NULL)
 	{
 		ExecDropSingleTupleTableSlot(results->closed_slot);
-		index_close(results->closed_index, AccessShareLock);
+		index_close(results->closed_index, NoLock);
 		table_close(results->closed_rel, NoLock);
 	}
 }

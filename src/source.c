@@ -112,7 +112,7 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 						 ItemPointer self)
 {
 	Relation	index = index_open(tracker->source_index, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(source, NULL);
+	TupleTableSlot *slot = NULL;	/* made if another row turns up */
 	IndexScanDesc scan;
 	bool		later = false;
 
@@ -129,15 +129,20 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 
 		if (tid == NULL)
 			break;
-		if (ItemPointerEquals(tid, self) || !index_fetch_heap(scan, slot))
+		if (ItemPointerEquals(tid, self))
+			continue;
+		if (slot == NULL)
+			slot = table_slot_create(source, NULL);
+		if (!index_fetch_heap(scan, slot))
 			continue;
 		read_message(tracker, source, slot, NULL, &other);
 		later = sessions_same_key(tracker->mode, message, &other) &&
 			sessions_compare_messages(&other, message) > 0;
 	}
 	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
+	if (slot != NULL)
+		ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);	/* lock kept until commit, as the executor does */
 	return later;
 }
 
@@ -189,7 +194,7 @@ source_key_messages_after(const SSTracker *tracker, Relation source,
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
+	index_close(index, NoLock);
 
 	sessions_sort(messages, n);
 	*count = n;
