@@ -49,7 +49,7 @@ tps() {
         awk '/^tps = / { printf "%.0f", $3 }'
 }
 
-row() { printf '%-44s %8s %7s\n' "$1" "$2" "$3"; }
+row() { printf '%-44s %8s %7s %7s\n' "$1" "$2" "$3" "${4:-}"; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 
 # The median of a list of numbers.
@@ -78,6 +78,26 @@ run_rounds() {
     for variant in "$@"; do
         MEDIAN[$variant]=$(echo "${RUNS[$variant]}" | median)
     done
+}
+
+# The median, over the rounds, of VARIANT's tps over REFERENCE's in the same
+# round: drift of the machine between rounds cancels out of it.
+paired_ratio() {
+    local variant=$1 reference=$2
+    paste -d ' ' <(echo "${RUNS[$variant]}" | tr ' ' '\n' | grep -v '^$') \
+                 <(echo "${RUNS[$reference]}" | tr ' ' '\n' | grep -v '^$') |
+        awk '{ printf "%f ", $1 / $2 }' | median | awk '{ printf "%.2f", $1 }'
+}
+
+# A table of tps: its header, then one row per variant against REFERENCE.
+tps_header() {
+    echo "tps: median of the rounds; ratio: of the medians; paired: median of the rounds' own ratios"
+    row "variant" "tps" "ratio" "paired"
+}
+tps_row() {
+    local label=$1 variant=$2 reference=$3
+    row "$label" "${MEDIAN[$variant]}" "$(ratio "${MEDIAN[$variant]}" "${MEDIAN[$reference]}")" \
+        "$(paired_ratio "$variant" "$reference")"
 }
 
 print_runs() {
@@ -115,10 +135,10 @@ realtime() {
     run_rounds realtime realtime_insert.sql plain c_trigger plpgsql
     echo
     echo "realtime insert: 10 agents x 10k customers, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
-    row "variant" "tps" "ratio"
-    row "(a) plain insert into tbl" "${MEDIAN[plain]}" "1.00"
-    row "(b) track_sessions('pair', ...) C trigger" "${MEDIAN[c_trigger]}" "$(ratio "${MEDIAN[c_trigger]}" "${MEDIAN[plain]}")"
-    row "(c) seeds' PL/pgSQL trigger" "${MEDIAN[plpgsql]}" "$(ratio "${MEDIAN[plpgsql]}" "${MEDIAN[plain]}")"
+    tps_header
+    tps_row "(a) plain insert into tbl" plain plain
+    tps_row "(b) track_sessions('pair', ...) C trigger" c_trigger plain
+    tps_row "(c) seeds' PL/pgSQL trigger" plpgsql plain
     print_runs plain c_trigger plpgsql
 
     # The (c) runs since do not touch pair_sessions: compact it now.
@@ -163,9 +183,9 @@ consume() {
     run_rounds consume_insert consume_insert.sql plain deferred
     echo
     echo "insert into the source, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
-    row "table" "tps" "ratio"
-    row "tbl(a, b, ts, direct) + ts index" "${MEDIAN[plain]}" "1.00"
-    row "+ txid default and BRIN(txid)" "${MEDIAN[deferred]}" "$(ratio "${MEDIAN[deferred]}" "${MEDIAN[plain]}")"
+    tps_header
+    tps_row "tbl(a, b, ts, direct) + ts index" plain plain
+    tps_row "+ txid default and BRIN(txid)" deferred plain
     print_runs plain deferred
 }
 
@@ -175,11 +195,11 @@ feed() {
     run_rounds feed feed_upsert.sql plain rules_1 rules_10 plpgsql
     echo
     echo "feed upsert: 10M ids, c2 > 9999 on ~1 write in 10k, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
-    row "variant" "tps" "ratio"
-    row "(a) plain upsert into feed" "${MEDIAN[plain]}" "1.00"
-    row "(b) evaluate_rules(), 1 rule" "${MEDIAN[rules_1]}" "$(ratio "${MEDIAN[rules_1]}" "${MEDIAN[plain]}")"
-    row "(c) evaluate_rules(), 10 rules" "${MEDIAN[rules_10]}" "$(ratio "${MEDIAN[rules_10]}" "${MEDIAN[plain]}")"
-    row "(d) seeds' PL/pgSQL trigger, 1 rule" "${MEDIAN[plpgsql]}" "$(ratio "${MEDIAN[plpgsql]}" "${MEDIAN[plain]}")"
+    tps_header
+    tps_row "(a) plain upsert into feed" plain plain
+    tps_row "(b) evaluate_rules(), 1 rule" rules_1 plain
+    tps_row "(c) evaluate_rules(), 10 rules" rules_10 plain
+    tps_row "(d) seeds' PL/pgSQL trigger, 1 rule" plpgsql plain
     print_runs plain rules_1 rules_10 plpgsql
 
     feed_end_to_end
