@@ -5,7 +5,9 @@
 #
 # realtime: the seeds' insert workload into tbl(a, b, ts, direct),
 #   (a) plain insert, (b) session_stream's C trigger in pair mode,
-#   (c) the seeds' PL/pgSQL trigger; prints tps and ratios to (a).  Then
+#   (c) the seeds' PL/pgSQL trigger; prints tps and ratios to (a).  For
+#   scale, (a1) adds to (a) the (b, ts) index (b) requires and (a2) an
+#   empty PL/pgSQL row trigger on top of (a1).  Then
 #   the results' bloat: pair_sessions' heap + index bytes right after the
 #   last (b) run against the same table after VACUUM FULL.
 # consume: 1M messages consumed by the seeds' read-and-burn method and by
@@ -132,14 +134,16 @@ results_parts() {
 }
 
 realtime() {
-    run_rounds realtime realtime_insert.sql plain c_trigger plpgsql
+    run_rounds realtime realtime_insert.sql plain index empty_trigger c_trigger plpgsql
     echo
     echo "realtime insert: 10 agents x 10k customers, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
     tps_header
     tps_row "(a) plain insert into tbl" plain plain
+    tps_row "(a1) + the (b, ts) index (b) requires" index plain
+    tps_row "(a2) + an empty AFTER ROW trigger" empty_trigger plain
     tps_row "(b) track_sessions('pair', ...) C trigger" c_trigger plain
     tps_row "(c) seeds' PL/pgSQL trigger" plpgsql plain
-    print_runs plain c_trigger plpgsql
+    print_runs plain index empty_trigger c_trigger plpgsql
 
     # The (c) runs since do not touch pair_sessions: compact it now.
     sql -c "VACUUM FULL $(echo "$RESULTS_TABLES" | tr -d "'")" >/dev/null
