@@ -264,7 +264,8 @@ fetch_latest_row(SSResults *results, IndexScanDesc scan)
 		if (found)
 			return true;
 		/* let the index mark an entry whose row versions are all dead */
-		scan->kill_prior_tuple = all_dead;
+		if (!scan->xactStartedInRecovery)
+			scan->kill_prior_tuple = all_dead;
 	}
 	return false;
 }
