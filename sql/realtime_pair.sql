@@ -76,6 +76,25 @@ SELECT * FROM my_pair_sessions;
 SELECT count(*) FROM session_stream.pair_sessions
  WHERE opened_at >= '2024-03-01';
 
+-- Columns users add to a results set's tables get their defaults in new
+-- rows (an identity column too) and keep their values when the trigger
+-- updates a row.
+ALTER TABLE my_pair_sessions_closed
+    ADD COLUMN note text DEFAULT 'answered',
+    ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY,
+    ADD COLUMN plain_extra int;
+ALTER TABLE my_pair_sessions_latest ADD COLUMN first_seen text DEFAULT 'new';
+INSERT INTO tbl2 VALUES (2, 5, '2024-03-02 09:00:00', false);
+SELECT customer_id, agent_id, first_seen FROM my_pair_sessions_latest
+ WHERE customer_id = 5;
+UPDATE my_pair_sessions_latest SET first_seen = 'kept' WHERE customer_id = 5;
+INSERT INTO tbl2 VALUES (2, 5, '2024-03-02 09:00:05', true),
+                        (2, 5, '2024-03-02 09:01:00', false);
+SELECT customer_id, agent_id, opened_at, answered_at, first_seen
+  FROM my_pair_sessions_latest WHERE customer_id = 5;
+SELECT customer_id, agent_id, opened_at, answered_at, note, seq IS NOT NULL AS has_seq, plain_extra
+  FROM my_pair_sessions_closed WHERE customer_id = 5;
+
 -- One statement writing many customers: keys are locked by bucket, so the
 -- lock table does not overflow (one lock per key would need 20000).
 TRUNCATE tbl, session_stream.pair_sessions_closed, session_stream.pair_sessions_latest;

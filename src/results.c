@@ -40,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "rewrite/rewriteHandler.h"
 #include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
 
@@ -176,6 +177,41 @@ fill_session(const SSTracker *t, const SSResultsTable *table,
 		s->is_open && t->mode == SS_MODE_CUSTOMER;
 }
 
+/*
+ * Start a new row of one of the tables in a slot: the session's columns
+ * are filled in by fill_session(); columns users added get their
+ * defaults, as an INSERT naming only the session's columns would give.
+ */
+static void
+start_new_row(SSResults *results, Relation rel, const SSResultsTable *table,
+			  TupleTableSlot *slot)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, desc->natts * sizeof(bool));
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AttrNumber	attnum = i + 1;
+		Expr	   *expr;
+
+		if (att->attisdropped || att->attgenerated ||
+			(!att->atthasdef && !att->attidentity) ||
+			attnum == table->customer_attnum || attnum == table->agent_attnum ||
+			attnum == table->opened_attnum || attnum == table->answered_attnum)
+			continue;
+		expr = (Expr *) build_column_default(rel, attnum);
+		if (expr == NULL)
+			continue;
+		slot->tts_values[i] =
+			ExecEvalExprSwitchContext(ExecPrepareExpr(expr, results->estate),
+									  GetPerTupleExprContext(results->estate),
+									  &slot->tts_isnull[i]);
+	}
+}
+
 /* Write the key's latest row if its newest session changed. */
 static void
 flush_key(SSResults *results)
@@ -191,16 +227,16 @@ flush_key(SSResults *results)
 	slot = results->latest_write_slot;
 	if (results->has_newest)
 	{
-		ExecClearTuple(slot);
 		if (results->latest_stored)
 		{
 			/* columns of the user's own keep their values */
+			ExecClearTuple(slot);
 			slot_getallattrs(results->latest_slot);
 			memcpy(slot->tts_values, results->latest_slot->tts_values, natts * sizeof(Datum));
 			memcpy(slot->tts_isnull, results->latest_slot->tts_isnull, natts * sizeof(bool));
 		}
 		else
-			memset(slot->tts_isnull, true, natts * sizeof(bool));
+			start_new_row(results, results->latest_rel, &t->latest, slot);
 		fill_session(t, &t->latest, slot, &results->newest);
 		ExecStoreVirtualTuple(slot);
 		if (results->latest_stored)
@@ -460,9 +496,8 @@ results_store(SSResults *results, const SSSession *session)
 		ResultRelInfo *rri = closed_writer(results);
 		TupleTableSlot *slot = results->closed_write_slot;
 
-		ExecClearTuple(slot);
-		memset(slot->tts_isnull, true,
-			   RelationGetDescr(results->closed_rel)->natts * sizeof(bool));
+		start_new_row(results, results->closed_rel, &results->tracker->closed,
+					  slot);
 		fill_session(results->tracker, &results->tracker->closed, slot, session);
 		ExecStoreVirtualTuple(slot);
 		ExecSimpleRelationInsert(rri, results->estate, slot);
