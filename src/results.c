@@ -279,6 +279,8 @@ fetch_latest_row(SSResults *results, IndexScanDesc scan)
 		return index_getnext_slot(scan, ForwardScanDirection,
 								  results->latest_slot);
 
+	/* the previous key's row is done with: drop it and its buffer pin */
+	ExecClearTuple(results->latest_slot);
 	slot = (BufferHeapTupleTableSlot *) results->latest_slot;
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
