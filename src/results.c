@@ -85,38 +85,72 @@ begin_writing(SSResults *results)
 	AfterTriggerBeginQuery();
 }
 
-/* What the executor needs to write one of the tables, and a slot for it. */
-static ResultRelInfo *
-begin_writing_table(SSResults *results, Relation rel, TupleTableSlot **slot)
+/*
+ * The defaults of the columns users added to a table (identity columns'
+ * next values too), prepared once per call: new rows get them, as an
+ * INSERT naming only the session's columns would.  NULL if there are none.
+ */
+static ExprState **
+prepare_added_defaults(SSResults *results, Relation rel,
+					   const SSResultsTable *table)
 {
-	ResultRelInfo *rri;
+	TupleDesc	desc = RelationGetDescr(rel);
+	ExprState **defaults = NULL;
+	int			i;
 
-	begin_writing(results);
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	ExecOpenIndices(rri, false);
-	*slot = ExecInitExtraTupleSlot(results->estate, RelationGetDescr(rel),
-								   &TTSOpsVirtual);
-	return rri;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AttrNumber	attnum = i + 1;
+		Expr	   *expr;
+
+		if (att->attisdropped || att->attgenerated ||
+			(!att->atthasdef && !att->attidentity) ||
+			attnum == table->customer_attnum || attnum == table->agent_attnum ||
+			attnum == table->opened_attnum || attnum == table->answered_attnum)
+			continue;
+		expr = (Expr *) build_column_default(rel, attnum);
+		if (expr == NULL)
+			continue;
+		if (defaults == NULL)
+			defaults = palloc0(desc->natts * sizeof(ExprState *));
+		defaults[i] = ExecPrepareExpr(expr, results->estate);
+	}
+	return defaults;
 }
 
-static ResultRelInfo *
+/* What the executor needs to write one of the tables. */
+static SSTableWriter *
+begin_writing_table(SSResults *results, Relation rel,
+					const SSResultsTable *table, SSTableWriter *writer)
+{
+	if (writer->rri != NULL)
+		return writer;
+	begin_writing(results);
+	writer->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(writer->rri, rel, 0, NULL, 0);
+	ExecOpenIndices(writer->rri, false);
+	writer->slot = ExecInitExtraTupleSlot(results->estate, RelationGetDescr(rel),
+										  &TTSOpsVirtual);
+	writer->defaults = prepare_added_defaults(results, rel, table);
+	return writer;
+}
+
+static SSTableWriter *
 latest_writer(SSResults *results)
 {
-	if (results->latest_rri == NULL)
-		results->latest_rri = begin_writing_table(results, results->latest_rel,
-												  &results->latest_write_slot);
-	return results->latest_rri;
+	return begin_writing_table(results, results->latest_rel,
+							   &results->tracker->latest,
+							   &results->latest_writer);
 }
 
-static ResultRelInfo *
+static SSTableWriter *
 closed_writer(SSResults *results)
 {
 	open_closed(results);
-	if (results->closed_rri == NULL)
-		results->closed_rri = begin_writing_table(results, results->closed_rel,
-												  &results->closed_write_slot);
-	return results->closed_rri;
+	return begin_writing_table(results, results->closed_rel,
+							   &results->tracker->closed,
+							   &results->closed_writer);
 }
 
 /* Scan one key's rows of a results table, through its index. */
@@ -178,38 +212,28 @@ fill_session(const SSTracker *t, const SSResultsTable *table,
 }
 
 /*
- * Start a new row of one of the tables in a slot: the session's columns
- * are filled in by fill_session(); columns users added get their
- * defaults, as an INSERT naming only the session's columns would give.
+ * Start a new row in the writer's slot: the session's columns are filled
+ * in by fill_session(), columns users added get their defaults.
  */
 static void
-start_new_row(SSResults *results, Relation rel, const SSResultsTable *table,
-			  TupleTableSlot *slot)
+start_new_row(SSResults *results, SSTableWriter *writer)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot = writer->slot;
+	int			natts = slot->tts_tupleDescriptor->natts;
 	int			i;
 
 	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, desc->natts * sizeof(bool));
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		AttrNumber	attnum = i + 1;
-		Expr	   *expr;
-
-		if (att->attisdropped || att->attgenerated ||
-			(!att->atthasdef && !att->attidentity) ||
-			attnum == table->customer_attnum || attnum == table->agent_attnum ||
-			attnum == table->opened_attnum || attnum == table->answered_attnum)
-			continue;
-		expr = (Expr *) build_column_default(rel, attnum);
-		if (expr == NULL)
-			continue;
-		slot->tts_values[i] =
-			ExecEvalExprSwitchContext(ExecPrepareExpr(expr, results->estate),
-									  GetPerTupleExprContext(results->estate),
-									  &slot->tts_isnull[i]);
-	}
+	memset(slot->tts_isnull, true, natts * sizeof(bool));
+	if (writer->defaults == NULL)
+		return;
+	/* the previous row is written: its per-row memory can go */
+	ResetPerTupleExprContext(results->estate);
+	for (i = 0; i < natts; i++)
+		if (writer->defaults[i] != NULL)
+			slot->tts_values[i] =
+				ExecEvalExprSwitchContext(writer->defaults[i],
+										  GetPerTupleExprContext(results->estate),
+										  &slot->tts_isnull[i]);
 }
 
 /* Write the key's latest row if its newest session changed. */
@@ -217,14 +241,14 @@ static void
 flush_key(SSResults *results)
 {
 	const SSTracker *t = results->tracker;
-	ResultRelInfo *rri;
+	SSTableWriter *writer;
 	TupleTableSlot *slot;
 	int			natts = RelationGetDescr(results->latest_rel)->natts;
 
 	if (!results->has_key || !results->newest_changed)
 		return;
-	rri = latest_writer(results);
-	slot = results->latest_write_slot;
+	writer = latest_writer(results);
+	slot = writer->slot;
 	if (results->has_newest)
 	{
 		if (results->latest_stored)
@@ -236,17 +260,17 @@ flush_key(SSResults *results)
 			memcpy(slot->tts_isnull, results->latest_slot->tts_isnull, natts * sizeof(bool));
 		}
 		else
-			start_new_row(results, results->latest_rel, &t->latest, slot);
+			start_new_row(results, writer);
 		fill_session(t, &t->latest, slot, &results->newest);
 		ExecStoreVirtualTuple(slot);
 		if (results->latest_stored)
-			ExecSimpleRelationUpdate(rri, results->estate, &results->epqstate,
+			ExecSimpleRelationUpdate(writer->rri, results->estate, &results->epqstate,
 									 results->latest_slot, slot);
 		else
-			ExecSimpleRelationInsert(rri, results->estate, slot);
+			ExecSimpleRelationInsert(writer->rri, results->estate, slot);
 	}
 	else if (results->latest_stored)
-		ExecSimpleRelationDelete(rri, results->estate, &results->epqstate,
+		ExecSimpleRelationDelete(writer->rri, results->estate, &results->epqstate,
 								 results->latest_slot);
 	results->newest_changed = false;
 	results->has_key = false;	/* see the header comment */
@@ -346,10 +370,10 @@ results_close(SSResults *results)
 		/* relations ExecGetTriggerResultRel() opened to fire AFTER triggers */
 		ExecCloseResultRelations(results->estate);
 		EvalPlanQualEnd(&results->epqstate);
-		if (results->latest_rri != NULL)
-			ExecCloseIndices(results->latest_rri);
-		if (results->closed_rri != NULL)
-			ExecCloseIndices(results->closed_rri);
+		if (results->latest_writer.rri != NULL)
+			ExecCloseIndices(results->latest_writer.rri);
+		if (results->closed_writer.rri != NULL)
+			ExecCloseIndices(results->closed_writer.rri);
 		ExecResetTupleTable(results->estate->es_tupleTable, false);
 		FreeExecutorState(results->estate);
 		results->estate = NULL;
@@ -432,9 +456,9 @@ walk_back_to_answer(SSResults *results, const SSMessage *key,
 		}
 		if (delete)
 		{
-			ResultRelInfo *rri = closed_writer(results);	/* sets up estate */
+			SSTableWriter *writer = closed_writer(results); /* sets up estate */
 
-			ExecSimpleRelationDelete(rri, results->estate, &results->epqstate,
+			ExecSimpleRelationDelete(writer->rri, results->estate, &results->epqstate,
 									 results->closed_slot);
 		}
 		*oldest_opened_at = s.opened_at;
@@ -495,14 +519,13 @@ results_store(SSResults *results, const SSSession *session)
 	use_key(results, &key);
 	if (!session->is_open)
 	{
-		ResultRelInfo *rri = closed_writer(results);
-		TupleTableSlot *slot = results->closed_write_slot;
+		SSTableWriter *writer = closed_writer(results);
 
-		start_new_row(results, results->closed_rel, &results->tracker->closed,
-					  slot);
-		fill_session(results->tracker, &results->tracker->closed, slot, session);
-		ExecStoreVirtualTuple(slot);
-		ExecSimpleRelationInsert(rri, results->estate, slot);
+		start_new_row(results, writer);
+		fill_session(results->tracker, &results->tracker->closed, writer->slot,
+					 session);
+		ExecStoreVirtualTuple(writer->slot);
+		ExecSimpleRelationInsert(writer->rri, results->estate, writer->slot);
 	}
 	results->newest = *session;
 	results->has_newest = true;

@@ -222,6 +222,15 @@ extern void source_scan_since(const SSTracker *tracker, Relation source,
  * results.c: reading and writing a results table
  * ---------------------------------------------------------------------
  */
+/* What writing one table of a results set needs; set up on its first write. */
+typedef struct SSTableWriter
+{
+	ResultRelInfo *rri;			/* NULL until then */
+	TupleTableSlot *slot;		/* the row being written */
+	ExprState **defaults;		/* per column, the default of a column users
+								 * added; NULL if no column has one */
+} SSTableWriter;
+
 typedef struct SSResults
 {
 	const SSTracker *tracker;
@@ -245,10 +254,8 @@ typedef struct SSResults
 	/* set up on the first write */
 	EState	   *estate;
 	EPQState	epqstate;
-	ResultRelInfo *closed_rri;
-	ResultRelInfo *latest_rri;
-	TupleTableSlot *closed_write_slot;
-	TupleTableSlot *latest_write_slot;
+	SSTableWriter closed_writer;
+	SSTableWriter latest_writer;
 } SSResults;
 
 extern void results_open(SSResults *results, const SSTracker *tracker,
