@@ -313,6 +313,17 @@ results_view(const TriggerArgs *args)
 							 get_namespace_oid(SS_SCHEMA, false));
 }
 
+static const char *const results_set_detail =
+"A results set NAME is the tables NAME_closed and NAME_latest and the view NAME over them.";
+
+/* The hint of every error about a results set of this mode. */
+static char *
+results_set_hint(SSMode mode)
+{
+	return psprintf("Name a results set made for %s mode by session_stream.create_results(name, '%s').",
+					trigger_args_mode_name(mode), trigger_args_mode_name(mode));
+}
+
 /*
  * Check NAME_closed or NAME_latest of the results set read through view
  * NAME: a plain table the source's owner may write, with the session
@@ -326,9 +337,7 @@ check_results_table(Relation source, const TriggerArgs *args,
 {
 	const char *time_detail = "Session times must be timestamp or timestamptz.";
 	const char *id_detail = "Ids in a results table must be bigint, or integer when the source's ids are integer.";
-	const char *hint = psprintf("Name a results set made for %s mode by session_stream.create_results(name, '%s').",
-								trigger_args_mode_name(args->mode),
-								trigger_args_mode_name(args->mode));
+	const char *hint = results_set_hint(args->mode);
 	char	   *name = psprintf("%s_%s", RelationGetRelationName(view), suffix);
 	Relation	rel;
 	AttrNumber	leading[3];
@@ -341,7 +350,7 @@ check_results_table(Relation source, const TriggerArgs *args,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("results set \"%s\" has no table \"%s\"",
 						ss_table_name(view), name),
-				 errdetail("A results set NAME is the tables NAME_closed and NAME_latest and the view NAME over them."),
+				 errdetail("%s", results_set_detail),
 				 errhint("%s", hint)));
 	rel = table_open(out->relid, AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION || IsCatalogRelation(rel))
@@ -427,10 +436,8 @@ check_results(Relation source, const TriggerArgs *args, SSTracker *t)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a results set", ss_table_name(view)),
-				 errdetail("A results set NAME is the tables NAME_closed and NAME_latest and the view NAME over them."),
-				 errhint("Name a results set made for %s mode by session_stream.create_results(name, '%s').",
-						 trigger_args_mode_name(args->mode),
-						 trigger_args_mode_name(args->mode))));
+				 errdetail("%s", results_set_detail),
+				 errhint("%s", results_set_hint(args->mode))));
 	t->results_key_columns = args->mode == SS_MODE_PAIR ? 2 : 1;
 	check_results_table(source, args, t, view, "closed",
 						t->results_key_columns + 1, &t->closed);
