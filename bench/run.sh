@@ -140,7 +140,7 @@ realtime() {
     tps_header
     tps_row "(a) plain insert into tbl" plain plain
     tps_row "(a1) + the (b, ts) index (b) requires" index plain
-    tps_row "(a2) + an empty AFTER ROW trigger" empty_trigger plain
+    tps_row "(a2) + an empty PL/pgSQL AFTER ROW trigger" empty_trigger plain
     tps_row "(b) track_sessions('pair', ...) C trigger" c_trigger plain
     tps_row "(c) seeds' PL/pgSQL trigger" plpgsql plain
     print_runs plain index empty_trigger c_trigger plpgsql
