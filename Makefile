@@ -9,6 +9,7 @@ OBJS = \
 	src/sessions.o \
 	src/trigger_args.o \
 	src/source.o \
+	src/btree_probe.o \
 	src/results.o \
 	src/realtime.o \
 	src/txid_base.o \
@@ -23,7 +24,7 @@ EXTENSION = session_stream
 DATA = session_stream--0.1.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair trigger_errors consume consume_stats feed_rules feed_alerts search_path
+REGRESS = init realtime_customer realtime_pair realtime_probe trigger_errors consume consume_stats feed_rules feed_alerts search_path
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 ISOLATION = same_key consume_race take_alerts feed_notify

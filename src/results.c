@@ -36,6 +36,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_am.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -292,44 +293,81 @@ flush_key(SSResults *results)
  */
 #define LATEST_PRUNE_BELOW (BLCKSZ / 8)
 
+/* Room for a key's index entries: its row, and dead versions not yet gone. */
+#define LATEST_PROBE_TIDS 8
+
+/*
+ * Look for a visible version of the row in the HOT chain at tid; if found
+ * it goes to latest_slot.  *all_dead tells if every version there is dead.
+ */
 static bool
-fetch_latest_row(SSResults *results, IndexScanDesc scan)
+fetch_heap_chain(SSResults *results, ItemPointer tid, bool *all_dead)
 {
 	Relation	rel = results->latest_rel;
-	BufferHeapTupleTableSlot *slot;
-	ItemPointer tid;
+	BufferHeapTupleTableSlot *slot = (BufferHeapTupleTableSlot *) results->latest_slot;
+	Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+	ItemPointerData version = *tid;
+	bool		found;
 
-	if (rel->rd_tableam != GetHeapamTableAmRoutine())
-		return index_getnext_slot(scan, ForwardScanDirection,
-								  results->latest_slot);
+	if (PageGetHeapFreeSpace(BufferGetPage(buffer)) < LATEST_PRUNE_BELOW)
+		heap_page_prune_opt(rel, buffer);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	found = heap_hot_search_buffer(&version, rel, buffer, results->snapshot,
+								   &slot->base.tupdata, all_dead, true);
+	if (found)
+		ExecStoreBufferHeapTuple(&slot->base.tupdata, &slot->base.base, buffer);
+	LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+	ReleaseBuffer(buffer);		/* the slot keeps its own pin */
+	return found;
+}
+
+/* Read the key's latest row into latest_slot, if it has one. */
+static bool
+fetch_latest_row(SSResults *results, const SSMessage *key)
+{
+	const SSTracker *t = results->tracker;
+	Relation	rel = results->latest_rel;
+	IndexScanDesc scan;
+	ItemPointer tid;
+	bool		found = false;
+	bool		all_dead;
 
 	/* the previous key's row is done with: drop it and its buffer pin */
 	ExecClearTuple(results->latest_slot);
-	slot = (BufferHeapTupleTableSlot *) results->latest_slot;
-	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	if (rel->rd_tableam == GetHeapamTableAmRoutine() &&
+		results->latest_index->rd_rel->relam == BTREE_AM_OID)
 	{
-		Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
-		ItemPointerData version = *tid;
-		bool		all_dead;
-		bool		found;
+		ItemPointerData tids[LATEST_PROBE_TIDS];
+		Datum		values[2];
+		int			ntids;
+		int			i;
 
-		if (PageGetHeapFreeSpace(BufferGetPage(buffer)) < LATEST_PRUNE_BELOW)
-			heap_page_prune_opt(rel, buffer);
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		found = heap_hot_search_buffer(&version, rel, buffer, results->snapshot,
-									   &slot->base.tupdata, &all_dead, true);
-		if (found)
-			ExecStoreBufferHeapTuple(&slot->base.tupdata, &slot->base.base,
-									 buffer);
-		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
-		ReleaseBuffer(buffer);	/* the slot keeps its own pin */
-		if (found)
-			return true;
-		/* let the index mark an entry whose row versions are all dead */
-		if (!scan->xactStartedInRecovery)
-			scan->kill_prior_tuple = all_dead;
+		values[0] = id_datum(key->customer_id, t->latest.customer_type);
+		values[1] = id_datum(key->agent_id, t->latest.agent_type);
+		ntids = btree_probe(results->latest_index, results->snapshot, values,
+							t->results_key_columns, t->results_key_columns,
+							tids, LATEST_PROBE_TIDS);
+		for (i = 0; i < ntids && !found; i++)
+			found = fetch_heap_chain(results, &tids[i], &all_dead);
+		if (ntids >= 0)
+			return found;
 	}
-	return false;
+
+	scan = begin_key_scan(results, rel, results->latest_index, &t->latest, key);
+	if (rel->rd_tableam != GetHeapamTableAmRoutine())
+		found = index_getnext_slot(scan, ForwardScanDirection,
+								   results->latest_slot);
+	else
+		while (!found &&
+			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+		{
+			found = fetch_heap_chain(results, tid, &all_dead);
+			/* let the index mark an entry whose row versions are all dead */
+			if (!found && !scan->xactStartedInRecovery)
+				scan->kill_prior_tuple = all_dead;
+		}
+	index_endscan(scan);
+	return found;
 }
 
 /* Make "key" the key being worked on, reading its latest row. */
@@ -337,7 +375,6 @@ static void
 use_key(SSResults *results, const SSMessage *key)
 {
 	const SSTracker *t = results->tracker;
-	IndexScanDesc scan;
 
 	if (results->has_key && sessions_same_key(t->mode, &results->key, key))
 		return;
@@ -349,15 +386,12 @@ use_key(SSResults *results, const SSMessage *key)
 	results->has_newest = false;
 	if (results->known_empty)
 		return;
-	scan = begin_key_scan(results, results->latest_rel, results->latest_index,
-						  &t->latest, key);
-	if (fetch_latest_row(results, scan))
+	if (fetch_latest_row(results, key))
 	{
 		read_session(&t->latest, results->latest_slot, &results->newest);
 		results->latest_stored = true;
 		results->has_newest = true;
 	}
-	index_endscan(scan);
 }
 
 void

@@ -258,6 +258,11 @@ typedef struct SSResults
 	SSTableWriter latest_writer;
 } SSResults;
 
+/* btree_probe.c */
+extern int	btree_probe(Relation index, Snapshot snapshot, const Datum *values,
+						int nposition, int nmatch, ItemPointerData *tids,
+						int max_tids);
+
 extern void results_open(SSResults *results, const SSTracker *tracker,
 						 Snapshot snapshot);
 extern void results_close(SSResults *results);

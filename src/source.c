@@ -102,6 +102,21 @@ begin_customer_scan(const SSTracker *t, Relation source, Relation index,
 	return scan;
 }
 
+/* Is "other", a row of the source, a message of the key after "message"? */
+static bool
+is_later_message(const SSTracker *tracker, Relation source,
+				 TupleTableSlot *slot, const SSMessage *message)
+{
+	SSMessage	other;
+
+	read_message(tracker, source, slot, NULL, &other);
+	return sessions_same_key(tracker->mode, message, &other) &&
+		sessions_compare_messages(&other, message) > 0;
+}
+
+/* The most index entries of one customer at or after a message we expect. */
+#define LATER_PROBE_TIDS 16
+
 /*
  * Is there a message of the same key, other than the row "self", that comes
  * after "message" in event-time order?  If so the message is late.
@@ -113,33 +128,70 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 {
 	Relation	index = index_open(tracker->source_index, AccessShareLock);
 	TupleTableSlot *slot = NULL;	/* made if another row turns up */
-	IndexScanDesc scan;
+	ItemPointerData tids[LATER_PROBE_TIDS];
+	Datum		values[2];
+	int			ntids = -1;
 	bool		later = false;
 
-	scan = begin_customer_scan(tracker, source, index, snapshot,
-							   message->customer_id, &message->sent_at);
-	/*
-	 * Usually the only entry found is the message's own row: recognise it by
-	 * its TID and skip its heap fetch.
-	 */
-	while (!later)
+	if (index->rd_rel->relam == BTREE_AM_OID)
 	{
-		ItemPointer tid = index_getnext_tid(scan, ForwardScanDirection);
-		SSMessage	other;
-
-		if (tid == NULL)
-			break;
-		if (ItemPointerEquals(tid, self))
-			continue;
-		if (slot == NULL)
-			slot = table_slot_create(source, NULL);
-		if (!index_fetch_heap(scan, slot))
-			continue;
-		read_message(tracker, source, slot, NULL, &other);
-		later = sessions_same_key(tracker->mode, message, &other) &&
-			sessions_compare_messages(&other, message) > 0;
+		values[0] = id_datum(message->customer_id, tracker->id_type);
+		values[1] = Int64GetDatum(message->sent_at);
+		ntids = btree_probe(index, snapshot, values, 2, 1, tids,
+							LATER_PROBE_TIDS);
 	}
-	index_endscan(scan);
+
+	if (ntids >= 0)
+	{
+		IndexFetchTableData *fetch = NULL;
+		int			i;
+
+		/*
+		 * Usually the only entry found is the message's own row: recognise
+		 * it by its TID and skip its heap fetch.
+		 */
+		for (i = 0; i < ntids && !later; i++)
+		{
+			ItemPointerData tid = tids[i];
+			bool		call_again = false;
+			bool		all_dead;
+
+			if (ItemPointerEquals(&tid, self))
+				continue;
+			if (slot == NULL)
+			{
+				slot = table_slot_create(source, NULL);
+				fetch = table_index_fetch_begin(source);
+			}
+			/* MVCC snapshot: at most one version of a row is visible */
+			if (table_index_fetch_tuple(fetch, &tid, snapshot, slot,
+										&call_again, &all_dead))
+				later = is_later_message(tracker, source, slot, message);
+		}
+		if (fetch != NULL)
+			table_index_fetch_end(fetch);
+	}
+	else
+	{
+		IndexScanDesc scan = begin_customer_scan(tracker, source, index,
+												 snapshot, message->customer_id,
+												 &message->sent_at);
+
+		while (!later)
+		{
+			ItemPointer tid = index_getnext_tid(scan, ForwardScanDirection);
+
+			if (tid == NULL)
+				break;
+			if (ItemPointerEquals(tid, self))
+				continue;
+			if (slot == NULL)
+				slot = table_slot_create(source, NULL);
+			if (index_fetch_heap(scan, slot))
+				later = is_later_message(tracker, source, slot, message);
+		}
+		index_endscan(scan);
+	}
 	if (slot != NULL)
 		ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);	/* lock kept until commit, as the executor does */
