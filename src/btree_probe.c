@@ -70,8 +70,12 @@ btree_probe(Relation index, Snapshot snapshot, const Datum *values,
 
 	stack = _bt_search(index, &key, &buffer, BT_READ, snapshot);
 	_bt_freestack(stack);
+	/* serializable transactions note what they read, as an index scan does */
 	if (!BufferIsValid(buffer))
-		return 0;				/* the index is empty */
+	{
+		PredicateLockRelation(index, snapshot); /* the index is empty */
+		return 0;
+	}
 	PredicateLockPage(index, BufferGetBlockNumber(buffer), snapshot);
 
 	page = BufferGetPage(buffer);
