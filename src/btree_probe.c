@@ -20,6 +20,13 @@
  * Entries already marked dead are skipped; nothing is marked dead here
  * (index scans, bottom-up deletion and VACUUM still do that).
  *
+ * The TIDs are used after the leaf is released, as nbtree's own scans do
+ * with MVCC snapshots: a TID that VACUUM frees and a new row takes is
+ * invisible to the caller's snapshot, taken before the probe.
+ *
+ * This calls nbtree's internal functions (access/nbtree.h) as PostgreSQL
+ * 15 declares them; they change between major versions.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_stream.h"
