@@ -108,33 +108,24 @@ btree_probe(Relation index, Snapshot snapshot, const Datum *values,
 	{
 		ItemId		item = PageGetItemId(page, offnum);
 		IndexTuple	tuple;
+		int			ntuple_tids;	/* a posting list holds several */
 
 		if (_bt_compare(index, &key, page, offnum) != 0)
 			break;
 		if (ItemIdIsDead(item))
 			continue;
 		tuple = (IndexTuple) PageGetItem(page, item);
-		if (BTreeTupleIsPosting(tuple))
+		ntuple_tids = BTreeTupleIsPosting(tuple) ? BTreeTupleGetNPosting(tuple) : 1;
+		if (found + ntuple_tids > max_tids)
 		{
-			int			n = BTreeTupleGetNPosting(tuple);
-
-			if (found + n > max_tids)
-			{
-				found = -1;
-				break;
-			}
-			for (i = 0; i < n; i++)
-				tids[found++] = *BTreeTupleGetPostingN(tuple, i);
+			found = -1;
+			break;
 		}
-		else
-		{
-			if (found == max_tids)
-			{
-				found = -1;
-				break;
-			}
+		if (!BTreeTupleIsPosting(tuple))
 			tids[found++] = tuple->t_tid;
-		}
+		else
+			for (i = 0; i < ntuple_tids; i++)
+				tids[found++] = *BTreeTupleGetPostingN(tuple, i);
 	}
 
 	/*

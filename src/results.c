@@ -278,9 +278,6 @@ flush_key(SSResults *results)
 }
 
 /*
- * Read the key's latest row (the first visible one the scan finds) into
- * latest_slot.
- *
  * NAME_latest's rows are updated in place (HOT) all the time, so nearly
  * every read of one of its pages finds an old version that could be
  * pruned, and the heap's index fetch prunes whenever a page is fuller
@@ -297,8 +294,9 @@ flush_key(SSResults *results)
 #define LATEST_PROBE_TIDS 8
 
 /*
- * Look for a visible version of the row in the HOT chain at tid; if found
- * it goes to latest_slot.  *all_dead tells if every version there is dead.
+ * Look for a visible version of the row in the HOT chain at tid (pruning
+ * its page first if it is short of room, see above); if found it goes to
+ * latest_slot.  *all_dead tells if every version there is dead.
  */
 static bool
 fetch_heap_chain(SSResults *results, ItemPointer tid, bool *all_dead)
@@ -327,6 +325,7 @@ fetch_latest_row(SSResults *results, const SSMessage *key)
 {
 	const SSTracker *t = results->tracker;
 	Relation	rel = results->latest_rel;
+	bool		heap = rel->rd_tableam == GetHeapamTableAmRoutine();
 	IndexScanDesc scan;
 	ItemPointer tid;
 	bool		found = false;
@@ -334,8 +333,7 @@ fetch_latest_row(SSResults *results, const SSMessage *key)
 
 	/* the previous key's row is done with: drop it and its buffer pin */
 	ExecClearTuple(results->latest_slot);
-	if (rel->rd_tableam == GetHeapamTableAmRoutine() &&
-		results->latest_index->rd_rel->relam == BTREE_AM_OID)
+	if (heap && results->latest_index->rd_rel->relam == BTREE_AM_OID)
 	{
 		ItemPointerData tids[LATEST_PROBE_TIDS];
 		Datum		values[2];
@@ -354,7 +352,7 @@ fetch_latest_row(SSResults *results, const SSMessage *key)
 	}
 
 	scan = begin_key_scan(results, rel, results->latest_index, &t->latest, key);
-	if (rel->rd_tableam != GetHeapamTableAmRoutine())
+	if (!heap)
 		found = index_getnext_slot(scan, ForwardScanDirection,
 								   results->latest_slot);
 	else

@@ -102,20 +102,50 @@ begin_customer_scan(const SSTracker *t, Relation source, Relation index,
 	return scan;
 }
 
-/* Is "other", a row of the source, a message of the key after "message"? */
-static bool
-is_later_message(const SSTracker *tracker, Relation source,
-				 TupleTableSlot *slot, const SSMessage *message)
-{
-	SSMessage	other;
-
-	read_message(tracker, source, slot, NULL, &other);
-	return sessions_same_key(tracker->mode, message, &other) &&
-		sessions_compare_messages(&other, message) > 0;
-}
-
 /* The most index entries of one customer at or after a message we expect. */
 #define LATER_PROBE_TIDS 16
+
+/* What source_has_later_message() checks the rows it finds against. */
+typedef struct LaterCheck
+{
+	const SSTracker *tracker;
+	Relation	source;
+	Snapshot	snapshot;
+	const SSMessage *message;
+	ItemPointer self;
+	TupleTableSlot *slot;		/* made if another row turns up */
+	IndexFetchTableData *fetch;
+} LaterCheck;
+
+/*
+ * Is the row an index entry points at, if visible, a message of the key
+ * after check->message?  *all_dead tells if no version of it is alive.
+ * Usually the only entry found is the message's own row: it is recognised
+ * by its TID, without a heap fetch.
+ */
+static bool
+row_is_later_message(LaterCheck *check, ItemPointer tid, bool *all_dead)
+{
+	ItemPointerData version = *tid;
+	bool		call_again = false;
+	SSMessage	other;
+
+	*all_dead = false;
+	if (ItemPointerEquals(tid, check->self))
+		return false;
+	if (check->slot == NULL)
+	{
+		check->slot = table_slot_create(check->source, NULL);
+		check->fetch = table_index_fetch_begin(check->source);
+	}
+	/* MVCC snapshot: at most one version of a row is visible */
+	if (!table_index_fetch_tuple(check->fetch, &version, check->snapshot,
+								 check->slot, &call_again, all_dead))
+		return false;
+	read_message(check->tracker, check->source, check->slot, NULL, &other);
+	return sessions_same_key(check->tracker->mode, check->message, &other) &&
+		sessions_compare_messages(&other, check->message) > 0;
+}
 
 /*
  * Is there a message of the same key, other than the row "self", that comes
@@ -127,14 +157,16 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 						 ItemPointer self)
 {
 	Relation	index = index_open(tracker->source_index, AccessShareLock);
-	TupleTableSlot *slot = NULL;	/* made if another row turns up */
+	LaterCheck	check = {tracker, source, snapshot, message, self, NULL, NULL};
 	ItemPointerData tids[LATER_PROBE_TIDS];
-	Datum		values[2];
 	int			ntids = -1;
 	bool		later = false;
+	bool		all_dead;
 
 	if (index->rd_rel->relam == BTREE_AM_OID)
 	{
+		Datum		values[2];
+
 		values[0] = id_datum(message->customer_id, tracker->id_type);
 		values[1] = Int64GetDatum(message->sent_at);
 		ntids = btree_probe(index, snapshot, values, 2, 1, tids,
@@ -143,57 +175,33 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 
 	if (ntids >= 0)
 	{
-		IndexFetchTableData *fetch = NULL;
 		int			i;
 
-		/*
-		 * Usually the only entry found is the message's own row: recognise
-		 * it by its TID and skip its heap fetch.
-		 */
 		for (i = 0; i < ntids && !later; i++)
-		{
-			ItemPointerData tid = tids[i];
-			bool		call_again = false;
-			bool		all_dead;
-
-			if (ItemPointerEquals(&tid, self))
-				continue;
-			if (slot == NULL)
-			{
-				slot = table_slot_create(source, NULL);
-				fetch = table_index_fetch_begin(source);
-			}
-			/* MVCC snapshot: at most one version of a row is visible */
-			if (table_index_fetch_tuple(fetch, &tid, snapshot, slot,
-										&call_again, &all_dead))
-				later = is_later_message(tracker, source, slot, message);
-		}
-		if (fetch != NULL)
-			table_index_fetch_end(fetch);
+			later = row_is_later_message(&check, &tids[i], &all_dead);
 	}
 	else
 	{
 		IndexScanDesc scan = begin_customer_scan(tracker, source, index,
 												 snapshot, message->customer_id,
 												 &message->sent_at);
+		ItemPointer tid;
 
-		while (!later)
+		while (!later &&
+			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
-			ItemPointer tid = index_getnext_tid(scan, ForwardScanDirection);
-
-			if (tid == NULL)
-				break;
-			if (ItemPointerEquals(tid, self))
-				continue;
-			if (slot == NULL)
-				slot = table_slot_create(source, NULL);
-			if (index_fetch_heap(scan, slot))
-				later = is_later_message(tracker, source, slot, message);
+			later = row_is_later_message(&check, tid, &all_dead);
+			/* let the index mark an entry whose row versions are all dead */
+			if (!scan->xactStartedInRecovery)
+				scan->kill_prior_tuple = all_dead;
 		}
 		index_endscan(scan);
 	}
-	if (slot != NULL)
-		ExecDropSingleTupleTableSlot(slot);
+	if (check.slot != NULL)
+	{
+		table_index_fetch_end(check.fetch);
+		ExecDropSingleTupleTableSlot(check.slot);
+	}
 	index_close(index, NoLock);	/* lock kept until commit, as the executor does */
 	return later;
 }
