@@ -18,11 +18,13 @@ CREATE TRIGGER chat_sessions AFTER INSERT ON chat FOR EACH ROW
         'customer', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',
         'results=public.chat_sessions');
 
-CREATE FUNCTION check_chat_sessions() RETURNS TABLE (differences bigint)
+-- Differences between a table's results set (named after it) and the
+-- independent replay of its messages.
+CREATE FUNCTION check_sessions(source text) RETURNS TABLE (differences bigint)
 LANGUAGE sql AS $$
     SELECT count(*) FROM oracle.diff('customer',
-        'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM chat',
-        'public.chat_sessions')
+        format('SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM %I', source),
+        format('public.%I', source || '_sessions'))
 $$;
 
 -- Insert rows into a table one statement each, in the order given.
@@ -49,7 +51,7 @@ CALL insert_one_by_one($$
 $$);
 INSERT INTO chat VALUES (4, 1, '2024-05-01 10:00:00.5', true);
 SELECT * FROM chat_sessions ORDER BY opened_at;
-SELECT * FROM check_chat_sessions();
+SELECT * FROM check_sessions('chat');
 
 -- Many messages of a few customers in random order, one statement each in
 -- one transaction: the old versions of the keys' latest rows cannot be
@@ -64,7 +66,7 @@ CALL insert_one_by_one($$
       FROM generate_series(1, 3000)
 $$);
 SELECT count(*) > 500 AS many_sessions FROM chat_sessions;
-SELECT * FROM check_chat_sessions();
+SELECT * FROM check_sessions('chat');
 
 -- Customers 100 to 199: a question and 15 more, then a reply that comes
 -- before up to 15 of them: the probe finds them next to the reply.
@@ -84,7 +86,7 @@ CALL insert_one_by_one($$
 $$);
 SELECT count(*) AS answered FROM chat_sessions
  WHERE customer_id >= 100 AND answered_at IS NOT NULL;
-SELECT * FROM check_chat_sessions();
+SELECT * FROM check_sessions('chat');
 
 -- A source index with a wide third column holds a few entries per leaf
 -- page, so a customer's later messages mostly continue on the next leaf.
@@ -119,9 +121,7 @@ CALL insert_one_by_one($$
            true AS direct
       FROM generate_series(100, 199) c
 $$, 'wide_chat');
-SELECT count(*) AS differences FROM oracle.diff('customer',
-    'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM wide_chat',
-    'public.wide_chat_sessions');
+SELECT * FROM check_sessions('wide_chat');
 
 -- An index of the user's own on opened_at makes every opening of a session
 -- a non-HOT update: each adds another primary key entry for its key.
@@ -140,10 +140,10 @@ INSERT INTO chat VALUES (0, 2, '2024-05-01 11:00:30', false);
 INSERT INTO chat VALUES (8, 2, '2024-05-01 11:20:30', true);
 INSERT INTO chat VALUES (0, 2, '2024-05-01 11:39:30', false);
 SELECT count(*) AS sessions FROM chat_sessions WHERE customer_id = 2;
-SELECT * FROM check_chat_sessions();
+SELECT * FROM check_sessions('chat');
 
 DROP TABLE chat, wide_chat;
-DROP FUNCTION check_chat_sessions();
+DROP FUNCTION check_sessions(text);
 DROP PROCEDURE insert_one_by_one(text, text);
 DROP VIEW chat_sessions, wide_chat_sessions;
 DROP TABLE chat_sessions_closed, chat_sessions_latest,
