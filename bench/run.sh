@@ -7,7 +7,8 @@
 #   (a) plain insert, (b) session_stream's C trigger in pair mode,
 #   (c) the seeds' PL/pgSQL trigger; prints tps and ratios to (a).  For
 #   scale, (a1) adds to (a) the (b, ts) index (b) requires and (a2) an
-#   empty PL/pgSQL row trigger on top of (a1).  Then
+#   empty PL/pgSQL row trigger on top of (a1); REALTIME_VARIANTS="plain
+#   c_trigger" runs only those (plain is the reference).  Then
 #   the results' bloat: pair_sessions' heap + index bytes right after the
 #   last (b) run against the same table after VACUUM FULL.
 # consume: 1M messages consumed by the seeds' read-and-burn method and by
@@ -134,16 +135,22 @@ results_parts() {
 }
 
 realtime() {
-    run_rounds realtime realtime_insert.sql plain index empty_trigger c_trigger plpgsql
+    local variants=" ${REALTIME_VARIANTS:-plain index empty_trigger c_trigger plpgsql} "
+    [[ $variants == *" plain "* ]] || { echo "REALTIME_VARIANTS must include plain, the reference" >&2; exit 1; }
+    # shellcheck disable=SC2086 # one word per variant
+    run_rounds realtime realtime_insert.sql $variants
     echo
     echo "realtime insert: 10 agents x 10k customers, $CLIENTS clients, median of $ROUNDS x ${DURATION}s"
     tps_header
-    tps_row "(a) plain insert into tbl" plain plain
-    tps_row "(a1) + the (b, ts) index (b) requires" index plain
-    tps_row "(a2) + an empty PL/pgSQL AFTER ROW trigger" empty_trigger plain
-    tps_row "(b) track_sessions('pair', ...) C trigger" c_trigger plain
-    tps_row "(c) seeds' PL/pgSQL trigger" plpgsql plain
-    print_runs plain index empty_trigger c_trigger plpgsql
+    realtime_row() { [[ $variants != *" $2 "* ]] || tps_row "$1" "$2" plain; }
+    realtime_row "(a) plain insert into tbl" plain
+    realtime_row "(a1) + the (b, ts) index (b) requires" index
+    realtime_row "(a2) + an empty PL/pgSQL AFTER ROW trigger" empty_trigger
+    realtime_row "(b) track_sessions('pair', ...) C trigger" c_trigger
+    realtime_row "(c) seeds' PL/pgSQL trigger" plpgsql
+    # shellcheck disable=SC2086
+    print_runs $variants
+    [[ $variants == *" c_trigger "* ]] || return 0
 
     # The (c) runs since do not touch pair_sessions: compact it now.
     sql -c "VACUUM FULL $(echo "$RESULTS_TABLES" | tr -d "'")" >/dev/null
