@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * btree_probe.c
- *	  Find the few index entries of one key in a btree without an index
- *	  scan.
+ *	  Visit the rows that the few index entries of one key point at,
+ *	  found with a short btree probe instead of an index scan.
  *
  * The trigger looks up one key in NAME_latest's index and one customer's
  * newest entries in the source's (customer, time) index for every message.
@@ -15,8 +15,9 @@
  * fetches the rows with its own snapshot.
  *
  * Only the common case is handled: when the matching entries might go on
- * past the leaf page, or there are more of them than the caller has room
- * for, btree_probe() says so and the caller falls back to an index scan.
+ * past the leaf page, or there are more of them than the caller allows,
+ * btree_probe_visit() says so and the caller falls back to an index scan,
+ * whose entries index_scan_visit() goes through the same way.
  * Entries already marked dead are skipped; nothing is marked dead here
  * (index scans, bottom-up deletion and VACUUM still do that).
  *
@@ -32,7 +33,11 @@
 #include "session_stream.h"
 
 #include "access/nbtree.h"
+#include "access/relscan.h"
 #include "storage/predicate.h"
+
+/* The most entries a caller of btree_probe_visit() may allow. */
+#define BTREE_PROBE_MAX_TIDS 16
 
 /*
  * Collect the heap TIDs of the entries of a btree that are equal to
@@ -41,7 +46,7 @@
  * index's key columns; the values are of the index columns' types.
  * Returns the number found, or -1 if the caller must use an index scan.
  */
-int
+static int
 btree_probe(Relation index, Snapshot snapshot, const Datum *values,
 			int nposition, int nmatch, ItemPointerData *tids, int max_tids)
 {
@@ -138,4 +143,55 @@ btree_probe(Relation index, Snapshot snapshot, const Datum *values,
 
 	_bt_relbuf(index, buffer);
 	return found;
+}
+
+/*
+ * Visit the rows of a btree's entries equal to values[0 .. nmatch) and not
+ * below values[0 .. nposition) (see btree_probe()), in index order, until
+ * visit() finds what it looks for.  Returns 1 if it did, 0 if not, and -1,
+ * having visited nothing, if the caller must use an index scan: the index
+ * is not a btree, or the entries may be more than max_tids.
+ */
+int
+btree_probe_visit(Relation index, Snapshot snapshot, const Datum *values,
+				  int nposition, int nmatch, int max_tids,
+				  SSEntryVisitor visit, void *arg)
+{
+	ItemPointerData tids[BTREE_PROBE_MAX_TIDS];
+	int			ntids;
+	int			i;
+	bool		all_dead;
+
+	Assert(max_tids <= BTREE_PROBE_MAX_TIDS);
+	if (index->rd_rel->relam != BTREE_AM_OID)
+		return -1;
+	ntids = btree_probe(index, snapshot, values, nposition, nmatch, tids,
+						max_tids);
+	if (ntids < 0)
+		return -1;
+	for (i = 0; i < ntids; i++)
+		if (visit(arg, &tids[i], &all_dead))
+			return 1;
+	return 0;
+}
+
+/*
+ * The same over an index scan's entries: visit their rows until visit()
+ * finds what it looks for.  Entries whose row versions are all dead are
+ * marked so in the index as they go by, as index_fetch_heap() does.
+ */
+bool
+index_scan_visit(IndexScanDesc scan, SSEntryVisitor visit, void *arg)
+{
+	ItemPointer tid;
+	bool		all_dead;
+
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		if (visit(arg, tid, &all_dead))
+			return true;
+		if (!scan->xactStartedInRecovery)
+			scan->kill_prior_tuple = all_dead;
+	}
+	return false;
 }

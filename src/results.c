@@ -37,7 +37,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -296,11 +295,13 @@ flush_key(SSResults *results)
 /*
  * Look for a visible version of the row in the HOT chain at tid (pruning
  * its page first if it is short of room, see above); if found it goes to
- * latest_slot.  *all_dead tells if every version there is dead.
+ * latest_slot.  *all_dead tells if every version there is dead.  An
+ * SSEntryVisitor; arg is the SSResults.
  */
 static bool
-fetch_heap_chain(SSResults *results, ItemPointer tid, bool *all_dead)
+fetch_heap_chain(void *arg, ItemPointer tid, bool *all_dead)
 {
+	SSResults  *results = (SSResults *) arg;
 	Relation	rel = results->latest_rel;
 	BufferHeapTupleTableSlot *slot = (BufferHeapTupleTableSlot *) results->latest_slot;
 	Buffer		buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
@@ -327,43 +328,30 @@ fetch_latest_row(SSResults *results, const SSMessage *key)
 	Relation	rel = results->latest_rel;
 	bool		heap = rel->rd_tableam == GetHeapamTableAmRoutine();
 	IndexScanDesc scan;
-	ItemPointer tid;
-	bool		found = false;
-	bool		all_dead;
+	int			found;
 
 	/* the previous key's row is done with: drop it and its buffer pin */
 	ExecClearTuple(results->latest_slot);
-	if (heap && results->latest_index->rd_rel->relam == BTREE_AM_OID)
+	if (heap)
 	{
-		ItemPointerData tids[LATEST_PROBE_TIDS];
 		Datum		values[2];
-		int			ntids;
-		int			i;
 
 		values[0] = id_datum(key->customer_id, t->latest.customer_type);
 		values[1] = id_datum(key->agent_id, t->latest.agent_type);
-		ntids = btree_probe(results->latest_index, results->snapshot, values,
-							t->results_key_columns, t->results_key_columns,
-							tids, LATEST_PROBE_TIDS);
-		for (i = 0; i < ntids && !found; i++)
-			found = fetch_heap_chain(results, &tids[i], &all_dead);
-		if (ntids >= 0)
+		found = btree_probe_visit(results->latest_index, results->snapshot,
+								  values, t->results_key_columns,
+								  t->results_key_columns, LATEST_PROBE_TIDS,
+								  fetch_heap_chain, results);
+		if (found >= 0)
 			return found;
 	}
 
 	scan = begin_key_scan(results, rel, results->latest_index, &t->latest, key);
-	if (!heap)
+	if (heap)
+		found = index_scan_visit(scan, fetch_heap_chain, results);
+	else
 		found = index_getnext_slot(scan, ForwardScanDirection,
 								   results->latest_slot);
-	else
-		while (!found &&
-			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-		{
-			found = fetch_heap_chain(results, tid, &all_dead);
-			/* let the index mark an entry whose row versions are all dead */
-			if (!found && !scan->xactStartedInRecovery)
-				scan->kill_prior_tuple = all_dead;
-		}
 	index_endscan(scan);
 	return found;
 }

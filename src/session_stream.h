@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup.h"
 #include "access/transam.h"
 #include "catalog/pg_type_d.h"
@@ -258,10 +259,17 @@ typedef struct SSResults
 	SSTableWriter latest_writer;
 } SSResults;
 
-/* btree_probe.c */
-extern int	btree_probe(Relation index, Snapshot snapshot, const Datum *values,
-						int nposition, int nmatch, ItemPointerData *tids,
-						int max_tids);
+/*
+ * btree_probe.c: visit the rows a key's index entries point at.  The
+ * visitor returns true when it has found what it looks for, and sets
+ * *all_dead when no version of the row is alive.
+ */
+typedef bool (*SSEntryVisitor) (void *arg, ItemPointer tid, bool *all_dead);
+extern int	btree_probe_visit(Relation index, Snapshot snapshot,
+							  const Datum *values, int nposition, int nmatch,
+							  int max_tids, SSEntryVisitor visit, void *arg);
+extern bool index_scan_visit(IndexScanDesc scan, SSEntryVisitor visit,
+							 void *arg);
 
 extern void results_open(SSResults *results, const SSTracker *tracker,
 						 Snapshot snapshot);

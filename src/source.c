@@ -121,11 +121,13 @@ typedef struct LaterCheck
  * Is the row an index entry points at, if visible, a message of the key
  * after check->message?  *all_dead tells if no version of it is alive.
  * Usually the only entry found is the message's own row: it is recognised
- * by its TID, without a heap fetch.
+ * by its TID, without a heap fetch.  An SSEntryVisitor; arg is the
+ * LaterCheck.
  */
 static bool
-row_is_later_message(LaterCheck *check, ItemPointer tid, bool *all_dead)
+row_is_later_message(void *arg, ItemPointer tid, bool *all_dead)
 {
+	LaterCheck *check = (LaterCheck *) arg;
 	ItemPointerData version = *tid;
 	bool		call_again = false;
 	SSMessage	other;
@@ -158,43 +160,20 @@ source_has_later_message(const SSTracker *tracker, Relation source,
 {
 	Relation	index = index_open(tracker->source_index, AccessShareLock);
 	LaterCheck	check = {tracker, source, snapshot, message, self, NULL, NULL};
-	ItemPointerData tids[LATER_PROBE_TIDS];
-	int			ntids = -1;
-	bool		later = false;
-	bool		all_dead;
+	Datum		values[2];
+	int			later;
 
-	if (index->rd_rel->relam == BTREE_AM_OID)
-	{
-		Datum		values[2];
-
-		values[0] = id_datum(message->customer_id, tracker->id_type);
-		values[1] = Int64GetDatum(message->sent_at);
-		ntids = btree_probe(index, snapshot, values, 2, 1, tids,
-							LATER_PROBE_TIDS);
-	}
-
-	if (ntids >= 0)
-	{
-		int			i;
-
-		for (i = 0; i < ntids && !later; i++)
-			later = row_is_later_message(&check, &tids[i], &all_dead);
-	}
-	else
+	values[0] = id_datum(message->customer_id, tracker->id_type);
+	values[1] = Int64GetDatum(message->sent_at);
+	later = btree_probe_visit(index, snapshot, values, 2, 1, LATER_PROBE_TIDS,
+							  row_is_later_message, &check);
+	if (later < 0)
 	{
 		IndexScanDesc scan = begin_customer_scan(tracker, source, index,
 												 snapshot, message->customer_id,
 												 &message->sent_at);
-		ItemPointer tid;
 
-		while (!later &&
-			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-		{
-			later = row_is_later_message(&check, tid, &all_dead);
-			/* let the index mark an entry whose row versions are all dead */
-			if (!scan->xactStartedInRecovery)
-				scan->kill_prior_tuple = all_dead;
-		}
+		later = index_scan_visit(scan, row_is_later_message, &check);
 		index_endscan(scan);
 	}
 	if (check.slot != NULL)
