@@ -21,7 +21,7 @@ OBJS = \
 	src/notify.o
 
 EXTENSION = session_stream
-DATA = session_stream--0.1.sql
+DATA = session_stream--0.1.sql session_stream--0.1--0.2.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
 REGRESS = init realtime_customer realtime_pair realtime_probe trigger_errors consume consume_stats feed_rules feed_alerts search_path
