@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run on one throwaway cluster.
 #
-#   sudo bench/run.sh [realtime] [consume]  (DURATION=20 ROUNDS=3 CLIENTS=8)
+#   bench/run.sh [realtime] [consume]  (DURATION=20 ROUNDS=3 CLIENTS=8)
 #
 # realtime: the seeds' insert workload into tbl(a, b, ts, direct),
 #   (a) plain insert, (b) session_stream's C trigger in pair mode,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A demo of session_stream on a throwaway cluster.
 #
-#   sudo scripts/demo.sh
+#   scripts/demo.sh          (as root, or as a user with sudo)
 #
 # Installs what is needed (Debian 12), builds and installs the extension,
 # starts a private server in a temporary directory (own socket, own port,

@@ -2,8 +2,8 @@
 # Run every test of session_stream on throwaway servers:
 #   pg_regress, isolation specs and TAP tests (make installcheck).
 #
-# On a fresh Debian 12 machine, as root or with sudo:
-#   sudo scripts/test.sh
+# On a fresh Debian 12 machine, as root or as a user with sudo:
+#   scripts/test.sh
 # It installs the packages it needs, builds and installs the extension,
 # then runs the suites as an unprivileged user (PostgreSQL refuses root).
 # Each harness starts its own server in a temporary directory with its own
