@@ -25,8 +25,10 @@
  * with MVCC snapshots: a TID that VACUUM frees and a new row takes is
  * invisible to the caller's snapshot, taken before the probe.
  *
- * This calls nbtree's internal functions (access/nbtree.h) as PostgreSQL
- * 15 declares them; they change between major versions.
+ * This calls nbtree's internal functions (access/nbtree.h), which change
+ * between major versions: _bt_search() and the fields of BTScanInsertData
+ * go through compat.h's shims for PostgreSQL 15, 16 and 17; check them
+ * against each new major version.
  *
  *-------------------------------------------------------------------------
  */
@@ -69,7 +71,7 @@ btree_probe(Relation index, Snapshot snapshot, const Datum *values,
 	_bt_metaversion(index, &key.heapkeyspace, &key.allequalimage);
 	key.anynullkeys = false;
 	key.nextkey = false;
-	key.pivotsearch = false;
+	ss_bt_set_forward_search(&key);
 	key.scantid = NULL;
 	key.keysz = nposition;
 	for (i = 0; i < nposition; i++)
@@ -80,7 +82,7 @@ btree_probe(Relation index, Snapshot snapshot, const Datum *values,
 									   index_getprocinfo(index, i + 1, BTORDER_PROC),
 									   values[i]);
 
-	stack = _bt_search(index, &key, &buffer, BT_READ, snapshot);
+	stack = ss_bt_search(index, &key, &buffer, BT_READ, snapshot);
 	_bt_freestack(stack);
 	/* serializable transactions note what they read, as an index scan does */
 	if (!BufferIsValid(buffer))

@@ -79,7 +79,7 @@ begin_writing(SSResults *results)
 	estate = CreateExecutorState();
 	estate->es_snapshot = results->snapshot;
 	estate->es_output_cid = GetCurrentCommandId(true);
-	EvalPlanQualInit(&results->epqstate, estate, NULL, NIL, -1);
+	ss_EvalPlanQualInit(&results->epqstate, estate, NULL, NIL, -1);
 	results->estate = estate;
 	/* AFTER triggers on the results tables fire when we finish, as in SPI. */
 	AfterTriggerBeginQuery();

@@ -334,7 +334,7 @@ scan_range(const SSTracker *tracker, Relation source, Snapshot snapshot,
 		index_endscan(iscan);
 		index_close(index, AccessShareLock);
 
-		scan = table_beginscan_bm(source, snapshot, 0, NULL);
+		scan = ss_table_beginscan_bm(source, snapshot, 0, NULL);
 		iterator = tbm_begin_iterate(bitmap);
 		while ((page = tbm_iterate(iterator)) != NULL)
 		{

@@ -305,7 +305,7 @@ results_view(const TriggerArgs *args)
 {
 	if (args->results != NULL)
 	{
-		List	   *names = stringToQualifiedNameList(args->results);
+		List	   *names = ss_stringToQualifiedNameList(args->results);
 
 		return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
 	}
