@@ -103,7 +103,7 @@ like(join("\n", @changed),
 	qr/^\+ column session_stream.feed_rules #\d+ enabled boolean NOT NULL default false /m,
 	'catalog description: the changed default shows');
 like(join("\n", @changed),
-	qr/^\+ function CREATE OR REPLACE FUNCTION session_stream.take_alert.* ACL \{postgres=X\/postgres\}$/m,
+	qr/^\+ function CREATE OR REPLACE FUNCTION session_stream.take_alert.* ACL \{(\w+)=X\/\1\}$/m,
 	'catalog description: the revoked privilege shows');
 
 # The 0.1 database, written through the 0.2 library.
