@@ -10,4 +10,4 @@ SELECT c.relname, c.relkind
 SELECT conname, contype FROM pg_constraint
  WHERE connamespace = 'session_stream'::regnamespace ORDER BY conname;
 SELECT tgname, tgrelid::regclass, pg_get_triggerdef(oid)
-  FROM pg_trigger WHERE tgname = 'track_sessions_customer';
+  FROM pg_trigger WHERE tgname LIKE 'track_sessions_customer%' ORDER BY tgname;

@@ -481,14 +481,6 @@ create_key_table(void)
 					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-static Oid
-track_sessions_oid(void)
-{
-	return LookupFuncName(list_make2(makeString("session_stream"),
-									 makeString("track_sessions")),
-						  0, NULL, false);
-}
-
 /*
  * The stream's column mapping and results set: from a disabled
  * track_sessions() trigger of the same mode on the source if there is one,
@@ -500,7 +492,7 @@ consume_stream_tracker(Relation source, SSMode mode, bool allow_enabled,
 {
 	TriggerDesc *triggers = source->trigdesc;
 	const char *mode_name = trigger_args_mode_name(mode);
-	Oid			track_sessions = track_sessions_oid();
+	Oid			track_sessions = ss_track_sessions_oid();
 	Trigger		defaults;
 	char	   *default_args[1];
 	int			i;
@@ -509,8 +501,10 @@ consume_stream_tracker(Relation source, SSMode mode, bool allow_enabled,
 	{
 		Trigger    *trigger = &triggers->triggers[i];
 
+		/* a TRUNCATE trigger (statement level) applies no rows */
 		if (trigger->tgfoid != track_sessions || trigger->tgnargs < 1 ||
-			strcmp(trigger->tgargs[0], mode_name) != 0)
+			strcmp(trigger->tgargs[0], mode_name) != 0 ||
+			!TRIGGER_FOR_ROW(trigger->tgtype))
 			continue;
 		if (trigger->tgenabled != TRIGGER_DISABLED && !allow_enabled)
 			ereport(ERROR,

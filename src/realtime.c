@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * realtime.c
- *	  track_sessions(): the AFTER INSERT row trigger that keeps a results
- *	  table equal to an event-time replay of the source's messages after
- *	  every committed insert.
+ *	  track_sessions(): the AFTER row trigger that keeps a results set
+ *	  equal to an event-time replay of the source's messages after every
+ *	  committed INSERT, UPDATE and DELETE, and the AFTER TRUNCATE statement
+ *	  trigger that empties it.
  *
  * For each new message m of key k:
  *
@@ -30,6 +31,18 @@
  *	  from there, m included, in event-time order rebuilds exactly what m
  *	  changed.
  *
+ * A deleted message m of key k: lock k, then rewind k as for a late
+ * message (to the last session answered before m) and replay its visible
+ * messages from there; m is no longer among them.  An UPDATE is the delete
+ * of the old row and the insert of the new one: on one key, one rewind to
+ * before the earlier of the two and one replay; on two keys, both keys
+ * locked (in lock order, so two such updates cannot deadlock) and each
+ * handled as above.  Restored rows: a source with a transaction id column
+ * (deferred mode's txid) gets rows from pg_dump's COPY with the txids they
+ * were written with; an INSERT whose txid is not the inserting
+ * transaction's is such a row, already reflected in the restored results,
+ * and is not applied again.
+ *
  * Applying the newest message a second time changes nothing (a customer
  * message finds the session open, an agent message finds none), and a
  * replay rebuilds the same sessions however often it runs.  So it is never
@@ -39,6 +52,16 @@
  * includes the statement's later rows.  To keep such a statement linear
  * rather than quadratic, the replay remembers the rows of the current
  * statement it applied, and their own trigger calls return at once.
+ *
+ * A multi-row DELETE or UPDATE also fires its row triggers once all its
+ * rows are changed, so a call may rewind to a session whose answer another
+ * row of the statement deleted, and replay from a wrong start.  That is
+ * mended within the statement: the call for the key's earliest changed
+ * message rewinds to a session answered before every change, whose answer
+ * is still there, and rebuilds everything after it from the final rows;
+ * calls after it start from correct sessions.  So the result is exact in
+ * any firing order.  These replays are not remembered: such a statement
+ * costs one replay per changed row.
  *
  *-------------------------------------------------------------------------
  */
@@ -153,19 +176,24 @@ static TriggerData *
 check_trigger_call(FunctionCallInfo fcinfo)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent event;
 	const char *problem = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("track_sessions() was not called by the trigger manager"),
-				 errhint("Attach it with CREATE TRIGGER ... AFTER INSERT ... FOR EACH ROW.")));
-	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+				 errhint("Attach it with CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW.")));
+	event = trigdata->tg_event;
+	if (!TRIGGER_FIRED_AFTER(event))
 		problem = "fired AFTER";
-	else if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		problem = "fired FOR EACH ROW";
-	else if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		problem = "fired by INSERT only";
+	else if (TRIGGER_FIRED_BY_TRUNCATE(event))
+	{
+		if (!TRIGGER_FIRED_FOR_STATEMENT(event))
+			problem = "fired FOR EACH STATEMENT for TRUNCATE";
+	}
+	else if (!TRIGGER_FIRED_FOR_ROW(event))
+		problem = "fired FOR EACH ROW for INSERT, UPDATE and DELETE";
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -173,24 +201,44 @@ check_trigger_call(FunctionCallInfo fcinfo)
 						trigdata->tg_trigger->tgname,
 						ss_table_name(trigdata->tg_relation),
 						problem),
-				 errhint("Create it as AFTER INSERT ... FOR EACH ROW EXECUTE FUNCTION session_stream.track_sessions(...).")));
+				 errhint("Create it as AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW, and for TRUNCATE as AFTER TRUNCATE ... FOR EACH STATEMENT, EXECUTE FUNCTION session_stream.track_sessions(...).")));
 	return trigdata;
 }
 
-/* Serialise writers of one key (of its bucket) until commit. */
-static void
-lock_key(const SSTracker *tracker, const SSMessage *message)
+/* The lock bucket of a message's key. */
+static uint32
+key_bucket(const SSTracker *tracker, const SSMessage *message)
 {
-	LOCKTAG		tag;
 	int64		key[2];
-	uint32		hash;
 
 	key[0] = message->customer_id;
 	key[1] = tracker->mode == SS_MODE_PAIR ? message->agent_id : 0;
-	hash = hash_bytes((const unsigned char *) key, sizeof(key));
+	return hash_bytes((const unsigned char *) key, sizeof(key)) % SS_KEY_LOCK_BUCKETS;
+}
+
+static void
+lock_bucket(const SSTracker *tracker, uint32 bucket)
+{
+	LOCKTAG		tag;
+
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, tracker->results_relid,
-						 hash % SS_KEY_LOCK_BUCKETS, SS_LOCK_CLASS);
+						 bucket, SS_LOCK_CLASS);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Serialise writers of the keys (their buckets) of one or two messages
+ * until commit; two buckets are taken in ascending order.
+ */
+static void
+lock_keys(const SSTracker *tracker, const SSMessage *a, const SSMessage *b)
+{
+	uint32		first = key_bucket(tracker, a);
+	uint32		second = b != NULL ? key_bucket(tracker, b) : first;
+
+	lock_bucket(tracker, Min(first, second));
+	if (second != first)
+		lock_bucket(tracker, Max(first, second));
 }
 
 /*
@@ -265,10 +313,15 @@ store_session(const SSSession *session, void *arg)
 	results_store((SSResults *) arg, session);
 }
 
-/* Rebuild the key's sessions from the last answer before the message. */
+/*
+ * Rebuild the key's sessions from the last answer before "earliest": the
+ * late message, or the earliest of the changed ones.  stmt, if not NULL,
+ * names the firing INSERT's statement, whose rows the replay applies are
+ * remembered.
+ */
 static void
-replay_key(SSResults *results, Relation source, HeapTuple tuple,
-		   const SSMessage *message)
+replay_key(SSResults *results, Relation source, const SSMessage *earliest,
+		   StatementRows *stmt)
 {
 	SSSession	kept;
 	SSMessage	kept_answer;
@@ -276,23 +329,160 @@ replay_key(SSResults *results, Relation source, HeapTuple tuple,
 	int64		oldest_opened_at;	/* not needed here */
 	int			count;
 	SSMessage  *messages;
-	StatementRows stmt;
 
-	has_kept = results_rewind_before(results, message, message, &kept,
+	has_kept = results_rewind_before(results, earliest, earliest, &kept,
 									 &oldest_opened_at);
 	if (has_kept)
 		sessions_closing_message(&kept, &kept_answer);
-
-	stmt.tgoid = results->tracker->trigger_oid;
-	stmt.relid = RelationGetRelid(source);
-	stmt.cid = HeapTupleHeaderGetRawCommandId(tuple->t_data);
-	stmt.self = &tuple->t_self;
 	messages = source_key_messages_after(results->tracker, source,
-										 results->snapshot, message,
+										 results->snapshot, earliest,
 										 has_kept ? &kept_answer : NULL,
-										 &count, remember_statement_row, &stmt);
+										 &count,
+										 stmt != NULL ? remember_statement_row : NULL,
+										 stmt);
 	sessions_replay(NULL, messages, count, store_session, results);
 	pfree(messages);
+}
+
+/*
+ * Under the key locks, wait out a consumer of the results set, then open
+ * it with a snapshot that sees every committed message of the keys and our
+ * own changes.
+ */
+static Snapshot
+begin_keys(SSResults *results, const SSTracker *tracker)
+{
+	Snapshot	snapshot;
+
+	LockRelationOid(tracker->closed.relid, RowExclusiveLock);
+	LockRelationOid(tracker->latest.relid, RowExclusiveLock);
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	results_open(results, tracker, snapshot);
+	return snapshot;
+}
+
+static void
+end_keys(SSResults *results, Snapshot snapshot)
+{
+	results_close(results);
+	UnregisterSnapshot(snapshot);
+}
+
+/*
+ * Is an inserted row a restored one?  With a transaction id column, a row
+ * written by anything but pg_dump's COPY carries the inserting
+ * transaction's id (its default, session_stream.current_txid()).
+ */
+static bool
+is_restored_row(const SSTracker *tracker, Relation source, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		txid;
+
+	if (tracker->txid_attnum == InvalidAttrNumber)
+		return false;
+	txid = heap_getattr(tuple, tracker->txid_attnum, RelationGetDescr(source),
+						&isnull);
+	return !isnull && DatumGetInt64(txid) != txid_current_value();
+}
+
+/*
+ * Apply a new row's message: in order, or by a replay of its key.  With
+ * "remember", the rows of the row's statement that the replay applies are
+ * remembered (see the header comment).
+ */
+static void
+apply_new_row(const SSTracker *tracker, Relation source, HeapTuple tuple,
+			  const SSMessage *message, bool remember)
+{
+	SSResults	results;
+	Snapshot	snapshot;
+	StatementRows stmt;
+
+	lock_keys(tracker, message, NULL);
+	snapshot = begin_keys(&results, tracker);
+	if (!apply_in_order(&results, source, tuple, message))
+	{
+		stmt.tgoid = tracker->trigger_oid;
+		stmt.relid = RelationGetRelid(source);
+		stmt.cid = HeapTupleHeaderGetRawCommandId(tuple->t_data);
+		stmt.self = &tuple->t_self;
+		replay_key(&results, source, message, remember ? &stmt : NULL);
+	}
+	end_keys(&results, snapshot);
+}
+
+static void
+track_insert(const SSTracker *tracker, Relation source, HeapTuple tuple)
+{
+	SSMessage	message;
+
+	source_read_message(tracker, source, tuple, &message);
+	if (take_applied(tracker->trigger_oid, RelationGetRelid(source),
+					 &tuple->t_self) ||
+		is_restored_row(tracker, source, tuple))
+		return;
+	apply_new_row(tracker, source, tuple, &message, true);
+}
+
+/*
+ * A row left the source (DELETE, or the old row of an UPDATE).  A row with
+ * a NULL in a mapped column was never a message (no trigger took it in):
+ * its going changes nothing; nor does a row purge_messages() deletes
+ * (retention keeps the sessions of purged messages).
+ */
+static void
+track_delete(const SSTracker *tracker, Relation source, HeapTuple tuple)
+{
+	SSMessage	message;
+	SSResults	results;
+	Snapshot	snapshot;
+
+	if (retention_is_purging(RelationGetRelid(source)) ||
+		!source_try_read_message(tracker, source, tuple, &message))
+		return;
+	lock_keys(tracker, &message, NULL);
+	snapshot = begin_keys(&results, tracker);
+	replay_key(&results, source, &message, NULL);
+	end_keys(&results, snapshot);
+}
+
+static void
+track_update(const SSTracker *tracker, Relation source, HeapTuple old_tuple,
+			 HeapTuple new_tuple)
+{
+	SSMessage	old_message;
+	SSMessage	new_message;
+	SSResults	results;
+	Snapshot	snapshot;
+
+	/* the new row is checked as an insert is */
+	source_read_message(tracker, source, new_tuple, &new_message);
+	if (!source_try_read_message(tracker, source, old_tuple, &old_message))
+	{
+		apply_new_row(tracker, source, new_tuple, &new_message, false);
+		return;
+	}
+	if (sessions_same_key(tracker->mode, &old_message, &new_message) &&
+		sessions_compare_messages(&old_message, &new_message) == 0)
+		return;					/* no tracked column changed */
+
+	lock_keys(tracker, &old_message, &new_message);
+	snapshot = begin_keys(&results, tracker);
+	if (sessions_same_key(tracker->mode, &old_message, &new_message))
+		replay_key(&results, source,
+				   sessions_compare_messages(&old_message, &new_message) < 0
+				   ? &old_message : &new_message,
+				   NULL);
+	else
+	{
+		/* two keys: each is used once within this results_open() */
+		replay_key(&results, source, &old_message, NULL);
+		if (!apply_in_order(&results, source, new_tuple, &new_message))
+			replay_key(&results, source, &new_message, NULL);
+	}
+	end_keys(&results, snapshot);
 }
 
 Datum
@@ -300,31 +490,22 @@ ss_track_sessions(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = check_trigger_call(fcinfo);
 	Relation	source = trigdata->tg_relation;
-	HeapTuple	tuple = trigdata->tg_trigtuple;
+	TriggerEvent event = trigdata->tg_event;
 	SSTracker  *tracker;
-	SSMessage	message;
-	Snapshot	snapshot;
-	SSResults	results;
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(event))
+	{
+		erasure_truncate_results(trigdata->tg_trigger, source);
+		return PointerGetDatum(NULL);
+	}
 
 	tracker = trigger_args_lookup(trigdata->tg_trigger, source);
-	source_read_message(tracker, source, tuple, &message);
-
-	if (take_applied(tracker->trigger_oid, RelationGetRelid(source),
-					 &tuple->t_self))
-		return PointerGetDatum(NULL);
-
-	lock_key(tracker, &message);
-	/* wait out a consumer of the results set before taking the snapshot */
-	LockRelationOid(tracker->closed.relid, RowExclusiveLock);
-	LockRelationOid(tracker->latest.relid, RowExclusiveLock);
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	results_open(&results, tracker, snapshot);
-
-	if (!apply_in_order(&results, source, tuple, &message))
-		replay_key(&results, source, tuple, &message);
-
-	results_close(&results);
-	UnregisterSnapshot(snapshot);
+	if (TRIGGER_FIRED_BY_INSERT(event))
+		track_insert(tracker, source, trigdata->tg_trigtuple);
+	else if (TRIGGER_FIRED_BY_DELETE(event))
+		track_delete(tracker, source, trigdata->tg_trigtuple);
+	else
+		track_update(tracker, source, trigdata->tg_trigtuple,
+					 trigdata->tg_newtuple);
 	return PointerGetDatum(NULL);
 }

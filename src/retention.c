@@ -11,6 +11,10 @@
  * need purged rows to be placed is then left out and counted by
  * consume_window() (late_beyond_retention), never applied wrongly.
  *
+ * Retention is not erasure: the sessions of purged messages stay.  While
+ * purge_messages() deletes, the source's track_sessions() DELETE triggers
+ * ask retention_is_purging() and leave the results alone.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_stream.h"
@@ -24,6 +28,16 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(ss_purge_messages);
+
+/* The source purge_messages() is deleting from, while it does. */
+static Oid	purging = InvalidOid;
+
+/* Are rows of this source leaving by retention (not by an edit)? */
+bool
+retention_is_purging(Oid relid)
+{
+	return OidIsValid(purging) && purging == relid;
+}
 
 Datum
 ss_purge_messages(PG_FUNCTION_ARGS)
@@ -79,8 +93,17 @@ ss_purge_messages(PG_FUNCTION_ARGS)
 		argtypes[0] = TIMESTAMPOID;
 
 	SPI_connect();
-	if (SPI_execute_with_args(query, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not purge \"%s\"", ss_table_name(source));
+	purging = relid;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args(query, 2, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not purge \"%s\"", ss_table_name(source));
+	}
+	PG_FINALLY();
+	{
+		purging = InvalidOid;
+	}
+	PG_END_TRY();
 	purged = (int64) SPI_processed;
 	argtypes[0] = TIMESTAMPTZOID;
 	args[1] = Int64GetDatum(purged);

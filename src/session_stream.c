@@ -14,6 +14,8 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -99,6 +101,15 @@ ss_find_index(Relation rel, SSIndexTest usable, const void *arg)
 	}
 	list_free(indexes);
 	return found;
+}
+
+/* The oid of session_stream.track_sessions(), the trigger function. */
+Oid
+ss_track_sessions_oid(void)
+{
+	return LookupFuncName(list_make2(makeString(SS_SCHEMA),
+									 makeString("track_sessions")),
+						  0, NULL, false);
 }
 
 /* A column of one of the extension's own tables; missing can't happen. */

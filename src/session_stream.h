@@ -41,6 +41,7 @@ typedef enum SSMode
  * ---------------------------------------------------------------------
  */
 extern char *ss_table_name(Relation rel);
+extern Oid	ss_track_sessions_oid(void);
 
 /* Does an open index of rel suit the caller? */
 typedef bool (*SSIndexTest) (Relation rel, Relation index, const void *arg);
@@ -189,6 +190,7 @@ typedef struct SSTracker
 extern SSTracker *trigger_args_lookup(Trigger *trigger, Relation source);
 extern void trigger_args_build(Trigger *trigger, Relation source,
 							   bool need_key_index, SSTracker *out);
+extern Oid	trigger_args_results_view(Trigger *trigger, Relation source);
 extern const char *trigger_args_mode_name(SSMode mode);
 
 /* ---------------------------------------------------------------------
@@ -197,6 +199,8 @@ extern const char *trigger_args_mode_name(SSMode mode);
  */
 extern void source_read_message(const SSTracker *tracker, Relation source,
 								HeapTuple tuple, SSMessage *out);
+extern bool source_try_read_message(const SSTracker *tracker, Relation source,
+									HeapTuple tuple, SSMessage *out);
 extern bool source_has_later_message(const SSTracker *tracker, Relation source,
 									 Snapshot snapshot, const SSMessage *message,
 									 ItemPointer self);
@@ -341,6 +345,7 @@ extern void windows_save(Oid source, SSMode mode, Oid results,
  * ---------------------------------------------------------------------
  */
 extern int64 txid_base_get(void);
+extern int64 txid_current_value(void);
 extern int64 txid_widen(FullTransactionId next, TransactionId xid);
 extern void txid_base_saving_own_window(bool saving);
 
@@ -357,6 +362,18 @@ extern void consume_stream_tracker(Relation source, SSMode mode,
  * ---------------------------------------------------------------------
  */
 extern void realtime_forget_applied(void);
+
+/* ---------------------------------------------------------------------
+ * retention.c: purge_messages()
+ * ---------------------------------------------------------------------
+ */
+extern bool retention_is_purging(Oid relid);
+
+/* ---------------------------------------------------------------------
+ * erasure.c: TRUNCATE of a source, forget_customer()
+ * ---------------------------------------------------------------------
+ */
+extern void erasure_truncate_results(Trigger *trigger, Relation source);
 
 /* ---------------------------------------------------------------------
  * rules.c: feed_rules compiled per source table, cached per backend

@@ -75,6 +75,23 @@ source_read_message(const SSTracker *tracker, Relation source,
 	read_message(tracker, source, NULL, tuple, out);
 }
 
+/* The same, but false instead of the error: the row is no message. */
+bool
+source_try_read_message(const SSTracker *tracker, Relation source,
+						HeapTuple tuple, SSMessage *out)
+{
+	TupleDesc	desc = RelationGetDescr(source);
+	AttrNumber	mapped[4] = {tracker->customer_attnum, tracker->agent_attnum,
+	tracker->time_attnum, tracker->from_agent_attnum};
+	int			i;
+
+	for (i = 0; i < (int) lengthof(mapped); i++)
+		if (heap_attisnull(tuple, mapped[i], desc))
+			return false;
+	read_message(tracker, source, NULL, tuple, out);
+	return true;
+}
+
 /*
  * Start an index scan over one customer's messages with sent_at >= since
  * (or all of them when since is NULL).

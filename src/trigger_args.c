@@ -301,13 +301,14 @@ check_source(Relation source, const TriggerArgs *args, bool need_key_index,
 
 /* The view a results set is read through: results= or the mode's own. */
 static Oid
-results_view(const TriggerArgs *args)
+results_view(const TriggerArgs *args, bool missing_ok)
 {
 	if (args->results != NULL)
 	{
 		List	   *names = ss_stringToQualifiedNameList(args->results);
 
-		return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, false);
+		return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock,
+								missing_ok);
 	}
 	return get_relname_relid(args->mode == SS_MODE_PAIR ? "pair_sessions" : "sessions",
 							 get_namespace_oid(SS_SCHEMA, false));
@@ -424,7 +425,7 @@ check_results(Relation source, const TriggerArgs *args, SSTracker *t)
 {
 	Relation	view;
 
-	t->results_relid = results_view(args);
+	t->results_relid = results_view(args, false);
 	if (!OidIsValid(t->results_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -484,6 +485,19 @@ trigger_args_build(Trigger *trigger, Relation source, bool need_key_index,
 	check_source(source, &args, need_key_index, out);
 	check_results(source, &args, out);
 	out->valid = true;
+}
+
+/*
+ * The results set (its view) a trigger's arguments name, InvalidOid if it
+ * does not exist; nothing else is checked.
+ */
+Oid
+trigger_args_results_view(Trigger *trigger, Relation source)
+{
+	TriggerArgs args;
+
+	parse_trigger_args(trigger, source, &args);
+	return results_view(&args, true);
 }
 
 SSTracker *

@@ -132,8 +132,15 @@ txid_widen(FullTransactionId next, TransactionId xid)
 Datum
 ss_current_txid(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64((int64) U64FromFullTransactionId(GetTopFullTransactionId()) +
-					txid_base_get());
+	PG_RETURN_INT64(txid_current_value());
+}
+
+/* session_stream.current_txid(), for C callers. */
+int64
+txid_current_value(void)
+{
+	return (int64) U64FromFullTransactionId(GetTopFullTransactionId()) +
+		txid_base_get();
 }
 
 /* consume_window() brackets its own consumed_windows INSERT with these. */
