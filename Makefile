@@ -28,7 +28,7 @@ PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 REGRESS = init realtime_customer realtime_pair realtime_probe realtime_edits trigger_errors consume consume_stats feed_rules feed_alerts search_path
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
-ISOLATION = same_key consume_race take_alerts feed_notify
+ISOLATION = same_key edit_race consume_race take_alerts feed_notify
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
 TAP_TESTS = 1
