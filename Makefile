@@ -13,6 +13,7 @@ OBJS = \
 	src/results.o \
 	src/realtime.o \
 	src/erasure.o \
+	src/edits.o \
 	src/txid_base.o \
 	src/windows.o \
 	src/consume.o \

@@ -58,3 +58,64 @@ AS 'MODULE_PATHNAME', 'ss_forget_customer'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION session_stream.forget_customer(bigint, regclass) IS
     'Deletes a customer''s messages from source and the customer''s sessions from every results set source feeds; returns the messages deleted';
+
+-- Edits of deferred sources: record_edits(), a trigger that stays enabled
+-- on a deferred source, notes each UPDATE and DELETE here for the next
+-- consume_window() of each mode; a TRUNCATE empties the results sets at
+-- once.  Only sources that have been consumed get rows (before its first
+-- window a consumer reads everything anyway); consume_window() deletes the
+-- rows every consumer of the source has passed.
+CREATE TABLE session_stream.edits (
+    source          regclass NOT NULL,
+    txid            bigint   NOT NULL DEFAULT session_stream.current_txid(),
+                                        -- the editing transaction
+    row_txid        bigint   NOT NULL,  -- the old row's: consumed before?
+    customer_id     bigint   NOT NULL,  -- the old row's message ...
+    agent_id        bigint   NOT NULL,
+    sent_at         timestamptz NOT NULL,
+    from_agent      boolean  NOT NULL,
+    new_customer_id bigint,             -- ... and an UPDATE's new one
+    new_agent_id    bigint,
+    new_sent_at     timestamptz,
+    new_from_agent  boolean
+);
+CREATE INDEX edits_source_txid_idx ON session_stream.edits (source, txid);
+SELECT pg_catalog.pg_extension_config_dump('session_stream.edits', '');
+
+CREATE FUNCTION session_stream.record_edits()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_record_edits'
+LANGUAGE C;
+COMMENT ON FUNCTION session_stream.record_edits() IS
+    'AFTER UPDATE OR DELETE row trigger, and AFTER TRUNCATE statement trigger, of a deferred source: edits for consume_window(); args: txid=column if not txid';
+
+CREATE TRIGGER record_edits
+    AFTER UPDATE OR DELETE ON session_stream.messages
+    FOR EACH ROW EXECUTE FUNCTION session_stream.record_edits();
+CREATE TRIGGER record_edits_truncate
+    AFTER TRUNCATE ON session_stream.messages
+    FOR EACH STATEMENT EXECUTE FUNCTION session_stream.record_edits();
+
+-- consume_window() counts the edits it applied.
+ALTER TABLE session_stream.consumed_windows
+    ADD COLUMN edits bigint NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE VIEW session_stream.consumer_stats AS
+SELECT s.source, s.mode, s.results, s.windows, s.last_consumed_at,
+       s.messages_consumed, s.late_messages, s.keys_recomputed,
+       s.late_beyond_retention,
+       p.pending AS messages_pending,
+       pg_catalog.now() OPERATOR(pg_catalog.-) p.oldest_sent_at AS lag,
+       s.edits
+  FROM (SELECT w.source, w.mode,
+               (pg_catalog.array_agg(w.results ORDER BY w.window_id DESC))[1] AS results,
+               pg_catalog.count(*) AS windows,
+               pg_catalog.max(w.started_at) AS last_consumed_at,
+               pg_catalog.sum(w.messages) AS messages_consumed,
+               pg_catalog.sum(w.late_messages) AS late_messages,
+               pg_catalog.sum(w.keys_recomputed) AS keys_recomputed,
+               pg_catalog.sum(w.late_beyond_retention) AS late_beyond_retention,
+               pg_catalog.sum(w.edits) AS edits
+          FROM session_stream.consumed_windows w
+         GROUP BY w.source, w.mode) s
+ CROSS JOIN LATERAL session_stream.pending_messages(s.mode, s.source) p;

@@ -231,6 +231,7 @@ DROP ROLE edits_stranger;
 
 -- reset for the tests after this one
 TRUNCATE session_stream.messages, session_stream.pair_sessions_closed,
-         session_stream.pair_sessions_latest, session_stream.consumed_windows;
+         session_stream.pair_sessions_latest, session_stream.consumed_windows,
+         session_stream.edits;
 DROP TABLE chat, old_chat;
 DROP FUNCTION customer_diff(), show_sessions(), pair_diff(), random_edits(int);

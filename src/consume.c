@@ -99,6 +99,7 @@ typedef struct Consumer
 	SSMessage  *run;			/* buffer for one key's messages */
 	int64		run_capacity;
 	HTAB	   *keys;			/* KeyWork of keys that need the source */
+	HTAB	   *edit_points;	/* EditPoint of keys edited in the window */
 } Consumer;
 
 static int
@@ -365,6 +366,7 @@ note_late_key(Consumer *c, const SSMessage *first, int64 *replay_since)
 	SSSession	kept;
 	int64		oldest_opened_at = first->sent_at;
 
+	work->first = *first;		/* an edit may reach back before the run */
 	work->late = true;
 	work->has_kept = results_answered_before(&c->results, first, first, &kept,
 											 &oldest_opened_at);
@@ -378,6 +380,90 @@ note_late_key(Consumer *c, const SSMessage *first, int64 *replay_since)
 	*replay_since = Min(*replay_since, work->replay_since);
 }
 
+/*
+ * A key edited in this window (edits.c): replayed from before its earliest
+ * edited message, old or new, as a late key is.
+ */
+typedef struct EditPoint
+{
+	int64		key[2];			/* customer, agent (0 in customer mode) */
+	SSMessage	from;			/* the earliest edited message */
+	int64		applied;		/* edits of messages consumed before */
+	bool		done;			/* replayed with the key's run */
+} EditPoint;
+
+static void
+note_edit_point(Consumer *c, const SSMessage *m, bool applied)
+{
+	int64		key[2];
+	bool		found;
+	EditPoint  *point;
+
+	key[0] = m->customer_id;
+	key[1] = c->tracker->mode == SS_MODE_PAIR ? m->agent_id : 0;
+	point = hash_search(c->edit_points, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(point, 0, sizeof(*point));
+		point->key[0] = key[0];
+		point->key[1] = key[1];
+		point->from = *m;
+	}
+	else if (sessions_compare_messages(m, &point->from) < 0)
+		point->from = *m;
+	if (applied)
+		point->applied++;
+}
+
+/*
+ * An edit of the window.  The old message matters only if an earlier
+ * window applied it; an UPDATE's new one always (its row keeps the txid
+ * it was inserted with, so it is no new message of this window).
+ */
+static void
+collect_edit(const SSMessage *old_message, bool old_consumed,
+			 const SSMessage *new_message, void *arg)
+{
+	Consumer   *c = (Consumer *) arg;
+
+	if (old_consumed)
+		note_edit_point(c, old_message, true);
+	if (new_message != NULL)
+		note_edit_point(c, new_message, false);
+}
+
+/* Replay an edited key from "from" (and the run of n messages, if any). */
+static void
+replay_edited_key(Consumer *c, const SSMessage *from, int64 n,
+				  const EditPoint *point, int64 *replay_since)
+{
+	if (needs_purged_messages(c, from))
+	{
+		/* left out, and said so, rather than applied wrongly */
+		c->counts.late_beyond_retention += n + point->applied;
+		return;
+	}
+	c->counts.edits += point->applied;
+	c->counts.keys_recomputed++;
+	note_late_key(c, from, replay_since);
+}
+
+/* The edits of keys that had no messages in the window. */
+static void
+replay_edited_keys(Consumer *c, int64 *replay_since)
+{
+	HASH_SEQ_STATUS status;
+	EditPoint  *point;
+
+	hash_seq_init(&status, c->edit_points);
+	while ((point = hash_seq_search(&status)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!point->done)
+			replay_edited_key(c, &point->from, 0, point, replay_since);
+	}
+}
+
 /* Apply one key's messages of this window, sorted; late keys wait. */
 static void
 apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
@@ -387,7 +473,19 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
 	bool		has_last;
 	SSMessage	latest;
 	int64		i;
+	int64		key[2] = {first->customer_id,
+	c->tracker->mode == SS_MODE_PAIR ? first->agent_id : 0};
+	EditPoint  *point = hash_search(c->edit_points, key, HASH_FIND, NULL);
 
+	if (point != NULL)
+	{
+		point->done = true;
+		replay_edited_key(c,
+						  sessions_compare_messages(&point->from, first) < 0
+						  ? &point->from : first,
+						  n, point, replay_since);
+		return;
+	}
 	if (latest_applied(c, first, &last, &has_last, &latest) &&
 		sessions_compare_messages(first, &latest) < 0)
 	{
@@ -469,16 +567,16 @@ replay_late_keys(Consumer *c, int64 replay_since)
 	}
 }
 
+/* A hash by key (customer, agent) of entries of the given size. */
 static HTAB *
-create_key_table(void)
+create_key_table(const char *name, Size entrysize)
 {
 	HASHCTL		ctl;
 
 	ctl.keysize = 2 * sizeof(int64);
-	ctl.entrysize = sizeof(KeyWork);
+	ctl.entrysize = entrysize;
 	ctl.hcxt = CurrentMemoryContext;
-	return hash_create("session_stream consume keys", 1024, &ctl,
-					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*
@@ -651,6 +749,24 @@ result_row(FunctionCallInfo fcinfo, const char *status,
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
+/*
+ * Drop the source's edits that every consumer of it has taken: below the
+ * lowest position of a mode with windows, this call's included.  (A mode
+ * without one reads every row as it is at its first window.)
+ */
+static void
+forget_taken_edits(Oid relid, SSMode mode, Snapshot snapshot,
+				   const SSPosition *upto)
+{
+	SSMode		other = mode == SS_MODE_PAIR ? SS_MODE_CUSTOMER : SS_MODE_PAIR;
+	SSWindowState state;
+	int64		below = upto->xmin;
+
+	if (windows_load(relid, other, snapshot, &state))
+		below = Min(below, state.position.xmin);
+	edits_forget_before(relid, below);
+}
+
 Datum
 ss_consume_window(PG_FUNCTION_ARGS)
 {
@@ -664,6 +780,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 	int64		start;
 	int64		i;
 	int64		replay_since = PG_INT64_MAX;
+	int64		edits;
 	Snapshot	results_snapshot;
 
 	memset(&c, 0, sizeof(c));
@@ -684,6 +801,14 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(result_row(fcinfo, "busy", &c.counts));
 	}
 
+	/*
+	 * The first window of a source whose edits are not recorded yet: wait
+	 * out edits in progress and keep new ones out until commit, so that
+	 * none falls between "not recorded" and this window (edits.c).
+	 */
+	if (!edits_are_recorded(c.source))
+		LockRelationOid(relid, ShareLock);
+
 	/* A snapshot that sees the previous call's commit, and our own work. */
 	CommandCounterIncrement();
 	c.snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -702,8 +827,12 @@ ss_consume_window(PG_FUNCTION_ARGS)
 					   collect_row, &batch);
 	shrink_to_limit(&batch);
 	windows_advance(&c.previous.position, &current, batch.cutoff, &c.upto);
+	c.edit_points = create_key_table("session_stream edited keys", sizeof(EditPoint));
+	edits = edits_scan_window(relid, c.snapshot,
+							  c.previous.exists ? &c.previous.position : NULL,
+							  &c.upto, collect_edit, &c);
 
-	if (batch.count > 0)
+	if (batch.count > 0 || edits > 0)
 	{
 		if (mode == SS_MODE_PAIR)
 			sort_pair_runs(batch.rows, batch.count);
@@ -727,7 +856,7 @@ ss_consume_window(PG_FUNCTION_ARGS)
 		c.results.known_empty = results_is_empty(&c.results);
 		c.run_capacity = 64;
 		c.run = palloc(c.run_capacity * sizeof(SSMessage));
-		c.keys = create_key_table();
+		c.keys = create_key_table("session_stream consume keys", sizeof(KeyWork));
 
 		find_prior_messages(&c, batch.rows, batch.count);
 		for (start = 0; start < batch.count; start = i)
@@ -741,20 +870,26 @@ ss_consume_window(PG_FUNCTION_ARGS)
 			}
 			apply_run(&c, &batch.rows[start], i - start, &replay_since);
 		}
+		replay_edited_keys(&c, &replay_since);
 		if (c.counts.keys_recomputed > 0)
 			replay_late_keys(&c, replay_since);
 		results_close(&c.results);
 		UnregisterSnapshot(results_snapshot);
 
-		windows_save(relid, mode, tracker.results_relid, &c.upto, &c.counts,
-					 true,
-					 c.previous.has_high ? Max(c.previous.high_sent_at, c.counts.last_sent_at)
-					 : c.counts.last_sent_at);
+		if (batch.count == 0)
+			windows_save(relid, mode, tracker.results_relid, &c.upto, &c.counts,
+						 c.previous.has_high, c.previous.high_sent_at);
+		else
+			windows_save(relid, mode, tracker.results_relid, &c.upto, &c.counts,
+						 true,
+						 c.previous.has_high ? Max(c.previous.high_sent_at, c.counts.last_sent_at)
+						 : c.counts.last_sent_at);
+		forget_taken_edits(relid, mode, c.snapshot, &c.upto);
 	}
 
 	UnregisterSnapshot(c.snapshot);
 	table_close(c.source, NoLock);
-	PG_RETURN_DATUM(result_row(fcinfo, batch.count > 0 ? "consumed" : "empty",
+	PG_RETURN_DATUM(result_row(fcinfo, batch.count > 0 || edits > 0 ? "consumed" : "empty",
 							   &c.counts));
 }
 

@@ -7,7 +7,11 @@
  *
  * TRUNCATE.  track_sessions() fired AFTER TRUNCATE (FOR EACH STATEMENT)
  * empties its results set, NAME_closed and NAME_latest, sessions kept from
- * purged history included: the replay of no messages is no sessions.  A
+ * purged history included: the replay of no messages is no sessions.
+ * record_edits() fired so on a deferred source empties every results set
+ * the source feeds, at once rather than at the next consume_window() (the
+ * consumers' positions stay; what they read next lands on empty results),
+ * and forgets the source's purge horizons.  A
  * results set that another table's track_sessions() trigger also feeds
  * would lose that table's sessions too, so such a TRUNCATE is refused
  * with an error rather than leaving either source's results wrong.  The
@@ -60,7 +64,7 @@ qualified_name(Oid relid)
  * table feeds too.
  */
 static void
-refuse_shared_results(Trigger *trigger, Relation source, const SSTracker *t)
+refuse_shared_results(Relation source, const SSTracker *t)
 {
 	Relation	triggers = table_open(TriggerRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -68,7 +72,7 @@ refuse_shared_results(Trigger *trigger, Relation source, const SSTracker *t)
 	HeapTuple	tuple;
 
 	ScanKeyInit(&key, Anum_pg_trigger_tgfoid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(trigger->tgfoid));
+				ObjectIdGetDatum(ss_track_sessions_oid()));
 	scan = systable_beginscan(triggers, InvalidOid, false, NULL, 1, &key);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
@@ -119,47 +123,50 @@ execute_as(Oid role, const char *sql, int nargs, Oid *types, Datum *values)
 	return SPI_processed;
 }
 
-/* track_sessions() fired AFTER TRUNCATE: empty the trigger's results set. */
-void
-erasure_truncate_results(Trigger *trigger, Relation source)
+/*
+ * Empty the results set of a stream of the truncated source, with the
+ * rights of the source's owner.
+ */
+static void
+empty_results_set(Relation source, const SSTracker *t)
 {
-	SSTracker	t;
 	Oid			owner = source->rd_rel->relowner;
-	char	   *closed;
-	char	   *latest;
-	bool		may_truncate;
+	char	   *closed = qualified_name(t->closed.relid);
+	char	   *latest = qualified_name(t->latest.relid);
 
-	/* the (customer, time) index is not needed to empty anything */
-	trigger_args_build(trigger, source, false, &t);
-	closed = qualified_name(t.closed.relid);
-	latest = qualified_name(t.latest.relid);
+	SPI_connect();
 
 	/*
 	 * Already empty: nothing to do.  So it is when the results tables were
 	 * truncated by the same statement (TRUNCATE messages, sessions_closed,
 	 * sessions_latest), which could not truncate them again.
 	 */
-	SPI_connect();
 	if (execute_as(owner, psprintf("SELECT FROM %s UNION ALL SELECT FROM %s LIMIT 1",
-								   closed, latest), 0, NULL, NULL) == 0)
+								   closed, latest), 0, NULL, NULL) > 0)
 	{
-		SPI_finish();
-		return;
-	}
-
-	refuse_shared_results(trigger, source, &t);
-	may_truncate =
-		pg_class_aclcheck(t.closed.relid, owner, ACL_TRUNCATE) == ACLCHECK_OK &&
-		pg_class_aclcheck(t.latest.relid, owner, ACL_TRUNCATE) == ACLCHECK_OK;
-	if (may_truncate)
-		execute_as(owner, psprintf("TRUNCATE %s, %s", closed, latest),
-				   0, NULL, NULL);
-	else
-	{
-		execute_as(owner, psprintf("DELETE FROM %s", closed), 0, NULL, NULL);
-		execute_as(owner, psprintf("DELETE FROM %s", latest), 0, NULL, NULL);
+		refuse_shared_results(source, t);
+		if (pg_class_aclcheck(t->closed.relid, owner, ACL_TRUNCATE) == ACLCHECK_OK &&
+			pg_class_aclcheck(t->latest.relid, owner, ACL_TRUNCATE) == ACLCHECK_OK)
+			execute_as(owner, psprintf("TRUNCATE %s, %s", closed, latest),
+					   0, NULL, NULL);
+		else
+		{
+			execute_as(owner, psprintf("DELETE FROM %s", closed), 0, NULL, NULL);
+			execute_as(owner, psprintf("DELETE FROM %s", latest), 0, NULL, NULL);
+		}
 	}
 	SPI_finish();
+}
+
+/* track_sessions() fired AFTER TRUNCATE: empty the trigger's results set. */
+void
+erasure_truncate_results(Trigger *trigger, Relation source)
+{
+	SSTracker	t;
+
+	/* the (customer, time) index is not needed to empty anything */
+	trigger_args_build(trigger, source, false, &t);
+	empty_results_set(source, &t);
 }
 
 /* Add a tracker to the list unless one of its results set is there. */
@@ -223,6 +230,27 @@ source_streams(Relation source)
 		trackers = add_results_set(trackers, &t);
 	}
 	return trackers;
+}
+
+/*
+ * record_edits() fired AFTER TRUNCATE: empty every results set the source
+ * feeds, and forget its purge horizons (nothing purged is left).
+ */
+void
+erasure_truncate_streams(Relation source)
+{
+	ListCell   *lc;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(RelationGetRelid(source))};
+
+	SPI_connect();
+	foreach(lc, source_streams(source))
+		empty_results_set(source, (SSTracker *) lfirst(lc));
+	if (SPI_execute_with_args("DELETE FROM session_stream.purges"
+							  " WHERE source OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget the purges of \"%s\"", ss_table_name(source));
+	SPI_finish();
 }
 
 static void

@@ -464,8 +464,7 @@ track_update(const SSTracker *tracker, Relation source, HeapTuple old_tuple,
 		apply_new_row(tracker, source, new_tuple, &new_message, false);
 		return;
 	}
-	if (sessions_same_key(tracker->mode, &old_message, &new_message) &&
-		sessions_compare_messages(&old_message, &new_message) == 0)
+	if (sessions_same_message(&old_message, &new_message))
 		return;					/* no tracked column changed */
 
 	lock_keys(tracker, &old_message, &new_message);

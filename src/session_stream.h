@@ -122,6 +122,14 @@ sessions_compare_messages(const SSMessage *a, const SSMessage *b)
 	return 0;
 }
 
+/* Are two messages the same in all four columns? */
+static inline bool
+sessions_same_message(const SSMessage *a, const SSMessage *b)
+{
+	return a->customer_id == b->customer_id &&
+		sessions_compare_messages(a, b) == 0;
+}
+
 /* Do two messages belong to the same key (customer, or customer and agent)? */
 static inline bool
 sessions_same_key(SSMode mode, const SSMessage *a, const SSMessage *b)
@@ -324,6 +332,7 @@ typedef struct SSConsumeCounts
 	int64		keys_recomputed;
 	int64		late_messages;
 	int64		late_beyond_retention;
+	int64		edits;			/* edits of consumed messages applied */
 	int64		first_sent_at;
 	int64		last_sent_at;
 	TimestampTz started_at;
@@ -374,6 +383,22 @@ extern bool retention_is_purging(Oid relid);
  * ---------------------------------------------------------------------
  */
 extern void erasure_truncate_results(Trigger *trigger, Relation source);
+extern void erasure_truncate_streams(Relation source);
+
+/* ---------------------------------------------------------------------
+ * edits.c: edits of deferred sources, recorded for consume_window()
+ * ---------------------------------------------------------------------
+ */
+extern bool edits_are_recorded(Relation source);
+
+/* An edit of a window: see edits_scan_window(). */
+typedef void (*SSEditVisitor) (const SSMessage *old_message, bool old_consumed,
+							   const SSMessage *new_message, void *arg);
+extern int64 edits_scan_window(Oid source, Snapshot snapshot,
+							   const SSPosition *previous,
+							   const SSPosition *upto,
+							   SSEditVisitor visitor, void *arg);
+extern void edits_forget_before(Oid source, int64 below);
 
 /* ---------------------------------------------------------------------
  * rules.c: feed_rules compiled per source table, cached per backend

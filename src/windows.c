@@ -24,6 +24,7 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -180,25 +181,34 @@ windows_load(Oid source, SSMode mode, Snapshot snapshot, SSWindowState *state)
 	return found;
 }
 
-/* Record a window that consumed something, in the caller's transaction. */
+/*
+ * Record a window that consumed something, in the caller's transaction.
+ * Its count of edits goes with it where consumed_windows has the column
+ * (0.2; the library also serves a database still at 0.1).
+ */
 void
 windows_save(Oid source, SSMode mode, Oid results, const SSPosition *upto,
 			 const SSConsumeCounts *counts, bool has_high, int64 high_sent_at)
 {
-	const char *query =
-		"INSERT INTO session_stream.consumed_windows"
-		" (source, mode, results, upto_xmin, upto_xmax, upto_xip, high_sent_at,"
-		"  messages, sessions_opened, sessions_closed, keys_recomputed,"
-		"  late_messages, late_beyond_retention, first_sent_at, last_sent_at,"
-		"  started_at, elapsed)"
-		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-		"         $14, $15, $16,"
-		"         pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $16)";
-	Oid			argtypes[16] = {OIDOID, TEXTOID, OIDOID, INT8OID, INT8OID,
+	Oid			windows_relid = get_relname_relid("consumed_windows",
+												  get_namespace_oid(SS_SCHEMA, false));
+	bool		with_edits = get_attnum(windows_relid, "edits") != InvalidAttrNumber;
+	const char *query = psprintf(
+								 "INSERT INTO session_stream.consumed_windows"
+								 " (source, mode, results, upto_xmin, upto_xmax, upto_xip, high_sent_at,"
+								 "  messages, sessions_opened, sessions_closed, keys_recomputed,"
+								 "  late_messages, late_beyond_retention, first_sent_at, last_sent_at,"
+								 "  started_at, elapsed%s)"
+								 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+								 "         $14, $15, $16,"
+								 "         pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $16%s)",
+								 with_edits ? ", edits" : "",
+								 with_edits ? ", $17" : "");
+	Oid			argtypes[17] = {OIDOID, TEXTOID, OIDOID, INT8OID, INT8OID,
 		INT8ARRAYOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[16];
-	char		nulls[16];
+	INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		args[17];
+	char		nulls[17];
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = ObjectIdGetDatum(source);
@@ -217,14 +227,18 @@ windows_save(Oid source, SSMode mode, Oid results, const SSPosition *upto,
 	args[12] = Int64GetDatum(counts->late_beyond_retention);
 	args[13] = Int64GetDatum(counts->first_sent_at);
 	args[14] = Int64GetDatum(counts->last_sent_at);
+	if (counts->messages == 0)	/* a window of edits only */
+		nulls[13] = nulls[14] = 'n';
 	args[15] = TimestampTzGetDatum(counts->started_at);
+	args[16] = Int64GetDatum(counts->edits);
 
 	SPI_connect();
 	/* our own position: no reason to raise the txid base */
 	txid_base_saving_own_window(true);
 	PG_TRY();
 	{
-		if (SPI_execute_with_args(query, 16, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_with_args(query, with_edits ? 17 : 16, argtypes, args, nulls,
+								  false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record the consumed window");
 	}
 	PG_FINALLY();
