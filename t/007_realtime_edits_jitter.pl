@@ -27,67 +27,6 @@ $node->safe_psql('postgres', q{
 	        'pair', 'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct');
 });
 
-# One edit of each stream: the row is one of customer :b's, picked at
-# random; :op chooses the edit.
-my $edit = q{
-\set op random(1, 7)
-\set b random(1, 100)
-\set other random(1, 100)
-\set a random(1, 4)
-\set shift random(-2000000, 2000000)
-\if :op = 1
-UPDATE session_stream.messages SET sent_at = sent_at + :shift * interval '1 us'
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-UPDATE tbl SET ts = ts + :shift * interval '1 us'
- WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
-\elif :op = 2
-UPDATE session_stream.messages SET customer_id = :other
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-UPDATE tbl SET b = :other
- WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
-\elif :op = 3
-UPDATE session_stream.messages SET agent_id = :a
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-UPDATE tbl SET a = :a
- WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
-\elif :op = 4
-UPDATE session_stream.messages SET from_agent = NOT from_agent
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-UPDATE tbl SET direct = NOT direct
- WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
-\elif :op = 5
-DELETE FROM session_stream.messages
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-DELETE FROM tbl
- WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
-\elif :op = 6
-UPDATE session_stream.messages SET sent_at = sent_at + :shift * interval '1 us'
- WHERE customer_id = :b AND random() < 0.5;
-UPDATE tbl SET ts = ts + :shift * interval '1 us' WHERE b = :b AND random() < 0.5;
-\else
-DELETE FROM session_stream.messages WHERE customer_id = :b AND random() < 0.3;
-DELETE FROM tbl WHERE b = :b AND random() < 0.3;
-\endif
-};
-
-# Inserts and edits of one key in a transaction held open.
-my $held_edit = q{
-\set b random(1, 100)
-\set hold random(0, 500)
-BEGIN;
-INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
-SELECT 1 + (random() * 3)::int, :b, clock_timestamp() - random() * interval '2 s', random() < 0.5
-  FROM generate_series(1, 2);
-UPDATE tbl SET ts = ts - random() * interval '1 s'
- WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
-\sleep :hold ms
-DELETE FROM session_stream.messages
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-UPDATE session_stream.messages SET sent_at = sent_at - random() * interval '1 s'
- WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
-COMMIT;
-};
-
 # Writers holding keys in different orders may deadlock; pgbench retries
 # those transactions, as an application would.
 $node->pgbench(
@@ -98,8 +37,8 @@ $node->pgbench(
 	'eight concurrent writers with 2 s jitter, inserting and editing',
 	{
 		'one_row@12' => one_row_script(),
-		'edit@6' => $edit,
-		'held_edit@1' => $held_edit,
+		'edit@6' => edit_script(),
+		'held_edit@1' => held_edit_script(),
 		'held_open@1' => held_open_script(500)
 	});
 

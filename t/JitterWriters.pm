@@ -1,8 +1,9 @@
-# Shared by the randomised differential tests t/001 (realtime) and t/002
-# (deferred): a cluster with the extension and the replay oracle
-# (test/reference.sql), and the pgbench scripts of the writers, which
-# insert into session_stream.messages and the seeds' tbl(a, b, ts, direct)
-# messages whose sent_at lags the insert by up to 2 s (arrival jitter).
+# Shared by the randomised differential tests t/001 (realtime), t/002
+# (deferred), t/007 and t/008 (the same with edits): a cluster with the
+# extension and the replay oracle (test/reference.sql), and the pgbench
+# scripts of the writers, which insert into session_stream.messages and the
+# seeds' tbl(a, b, ts, direct) messages whose sent_at lags the insert by up
+# to 2 s (arrival jitter), and edit them.
 # Few keys (4 agents, 100 customers), so that writers meet on the same
 # key all the time.
 package JitterWriters;
@@ -13,7 +14,8 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(start_jitter_node one_row_script held_open_script);
+our @EXPORT = qw(start_jitter_node one_row_script held_open_script
+  edit_script held_edit_script);
 
 sub start_jitter_node
 {
@@ -61,6 +63,73 @@ INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
 SELECT 1 + (random() * 3)::int, 1 + (random() * 99)::int,
        clock_timestamp() - random() * interval '2 s', random() < 0.5
   FROM generate_series(1, 2);
+COMMIT;
+};
+}
+
+# One edit of each stream: the row is one of customer :b's, picked at
+# random; :op chooses the edit.
+sub edit_script
+{
+	return q{
+\set op random(1, 7)
+\set b random(1, 100)
+\set other random(1, 100)
+\set a random(1, 4)
+\set shift random(-2000000, 2000000)
+\if :op = 1
+UPDATE session_stream.messages SET sent_at = sent_at + :shift * interval '1 us'
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
+UPDATE tbl SET ts = ts + :shift * interval '1 us'
+ WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
+\elif :op = 2
+UPDATE session_stream.messages SET customer_id = :other
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
+UPDATE tbl SET b = :other
+ WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
+\elif :op = 3
+UPDATE session_stream.messages SET agent_id = :a
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
+UPDATE tbl SET a = :a
+ WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
+\elif :op = 4
+UPDATE session_stream.messages SET from_agent = NOT from_agent
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
+UPDATE tbl SET direct = NOT direct
+ WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
+\elif :op = 5
+DELETE FROM session_stream.messages
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
+DELETE FROM tbl
+ WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
+\elif :op = 6
+UPDATE session_stream.messages SET sent_at = sent_at + :shift * interval '1 us'
+ WHERE customer_id = :b AND random() < 0.5;
+UPDATE tbl SET ts = ts + :shift * interval '1 us' WHERE b = :b AND random() < 0.5;
+\else
+DELETE FROM session_stream.messages WHERE customer_id = :b AND random() < 0.3;
+DELETE FROM tbl WHERE b = :b AND random() < 0.3;
+\endif
+};
+}
+
+# Inserts and edits of one key in a transaction held open.
+sub held_edit_script
+{
+	return q{
+\set b random(1, 100)
+\set hold random(0, 500)
+BEGIN;
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+SELECT 1 + (random() * 3)::int, :b, clock_timestamp() - random() * interval '2 s', random() < 0.5
+  FROM generate_series(1, 2);
+UPDATE tbl SET ts = ts - random() * interval '1 s'
+ WHERE ctid = (SELECT ctid FROM tbl WHERE b = :b ORDER BY random() LIMIT 1);
+\sleep :hold ms
+DELETE FROM session_stream.messages
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
+UPDATE session_stream.messages SET sent_at = sent_at - random() * interval '1 s'
+ WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
 COMMIT;
 };
 }
