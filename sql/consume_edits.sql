@@ -150,6 +150,21 @@ SELECT session_stream.purge_messages('dchat', '0 seconds') AS purged;
 SELECT count(*) AS edits_recorded FROM session_stream.edits;
 SELECT customer_id, agent_id, opened_at::time, answered_at::time FROM dchat_pairs;
 
+-- An edit whose replay would need purged messages is left out and counted
+-- as late_beyond_retention, never applied wrongly: customer 20 asked two
+-- hours ago (purged below) and was answered an hour from now; moving the
+-- answer would rebuild a session whose question is gone.
+INSERT INTO dchat (a, b, ts, direct) VALUES
+    (1, 20, (now() AT TIME ZONE 'UTC') - interval '2 hours', false),
+    (1, 20, (now() AT TIME ZONE 'UTC') + interval '1 hour', true);
+SELECT mode, status FROM (VALUES ('customer'), ('pair')) AS m(mode),
+       LATERAL session_stream.consume_window(m.mode, 'dchat') w;
+SELECT session_stream.purge_messages('dchat', '1 hour') AS purged;
+UPDATE dchat SET ts = ts + interval '1 minute' WHERE b = 20 AND direct;
+SELECT status, late_beyond_retention FROM session_stream.consume_window('pair', 'dchat');
+SELECT count(*) AS customer_20_sessions, count(answered_at) AS answered
+  FROM dchat_pairs WHERE customer_id = 20;
+
 -- The recorder's errors.
 SELECT session_stream.record_edits();
 CREATE TRIGGER bad_edits BEFORE UPDATE ON dchat
