@@ -123,6 +123,8 @@ is(extension_version($node, 'old'), $default_version,
 	"old: updated to $default_version");
 is_deeply([ fact_differences(catalog_facts($node, 'old'), $fresh) ],
 	[], 'updated: the extension\'s objects equal a fresh install\'s');
+is($node->safe_psql('old', 'SELECT sum(edits) FROM session_stream.consumed_windows'),
+	'0', 'updated: the windows of 0.1 count no edits');
 check_streams($node, 'old', 'updated', $state);
 
 # 2. The 0.1 dump restored into an empty database: pg_dump does not
