@@ -18,7 +18,8 @@ OBJS = \
 	src/retention.o \
 	src/rules.o \
 	src/evaluate.o \
-	src/notify.o
+	src/notify.o \
+	src/calendar.o
 
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql session_stream--0.1--0.2.sql
