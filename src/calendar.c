@@ -52,10 +52,10 @@
  * it covers (a few hundredths of a microsecond a day), never to the
  * minutes: ten years take about 0.1 ms.
  *
- * Worked example.  Calendar "berlin": Europe/Berlin, Monday to Friday
+ * Worked example.  Calendar "example": Europe/Berlin, Monday to Friday
  * 09:00-12:00 and 13:00-17:00, holiday 2024-04-01 (Easter Monday).
  * Europe/Berlin changes from +01 to +02 on Sunday 2024-03-31 at 02:00.
- * business_deadline('berlin', '2024-03-29 16:00+01', '4 hours'):
+ * business_deadline('example', '2024-03-29 16:00+01', '4 hours'):
  *
  *	  Fri 03-29  13:00-17:00 +01 = [12:00Z, 16:00Z), from since (15:00Z)
  *				 on: 1 h, total 1 h
@@ -65,7 +65,7 @@
  *
  * The total reaches 4 h at the end of Tuesday's first span: the deadline
  * is 2024-04-02 10:00Z, 12:00 in Berlin (not 13:00, when the next span
- * opens), and business_time('berlin', '2024-03-29 16:00+01', that) is
+ * opens), and business_time('example', '2024-03-29 16:00+01', that) is
  * 4 hours.
  *
  * Durations.  A target interval is converted to microseconds the way
