@@ -61,7 +61,9 @@ INSERT INTO session_stream.holidays
 SELECT 'tokyo', d::date FROM generate_series(timestamp '2024-01-01', '2024-01-03', '1 day') d;
 INSERT INTO session_stream.holidays VALUES ('tokyo', '2025-01-01'), ('tokyo', '2026-05-05');
 
--- Nights across every DST change in Berlin and New York.
+-- Nights across every DST change in Berlin and New York.  On the spring
+-- Sunday in New York, 02:30-02:50 (in the skipped hour) is 07:30Z-07:50Z
+-- and 03:00-04:00 is 07:00Z-08:00Z: a later range that starts earlier.
 INSERT INTO session_stream.calendars VALUES ('berlin_night', 'Europe/Berlin'),
                                             ('newyork_night', 'America/New_York');
 INSERT INTO session_stream.business_hours
@@ -70,7 +72,19 @@ INSERT INTO session_stream.business_hours
 SELECT 'newyork_night', d, r.opens, r.closes
   FROM generate_series(1, 7) d,
        (VALUES (time '00:00', time '01:00'), ('01:00', '02:10'), ('01:50', '03:00'),
-               ('02:20', '02:40'), ('23:30', '24:00')) r(opens, closes);
+               ('02:20', '02:40'), ('02:30', '02:50'), ('03:00', '04:00'),
+               ('23:30', '24:00')) r(opens, closes);
+
+-- America/Santiago changes at midnight: Saturday 24:00 becomes Sunday
+-- 01:00 in September, and 23:00 again in April, so one day's ranges can
+-- reach into the next day's.
+INSERT INTO session_stream.calendars VALUES ('santiago', 'America/Santiago');
+INSERT INTO session_stream.business_hours
+SELECT 'santiago', d, r.opens, r.closes
+  FROM generate_series(1, 7) d,
+       (VALUES (time '00:00', time '00:40'), ('00:20', '01:30'), ('09:00', '18:00'),
+               ('22:30', '24:00'), ('23:10', '23:50')) r(opens, closes);
+INSERT INTO session_stream.holidays VALUES ('santiago', '2024-09-08'), ('santiago', '2025-04-05');
 
 -- Around the clock in UTC, and a calendar without hours (default zone UTC).
 INSERT INTO session_stream.calendars VALUES ('always', 'UTC');
@@ -307,14 +321,14 @@ $$;
 
 -- ------------------------------------------------------------------
 -- Random spans: half anywhere in 2023 to mid-2026, half within three
--- days of a DST change in Berlin or New York; lengths from seconds to
+-- days of a DST change in Berlin, New York or Santiago; lengths from seconds to
 -- a year, to the microsecond; targets with days and months in them.
 -- ------------------------------------------------------------------
 SELECT setseed(0.15);
 CREATE TABLE calref.changes AS
 SELECT d::date AS day
   FROM generate_series(timestamp '2023-01-01', timestamp '2026-12-31', interval '1 day') d,
-       unnest(ARRAY['Europe/Berlin', 'America/New_York']) z
+       unnest(ARRAY['Europe/Berlin', 'America/New_York', 'America/Santiago']) z
  WHERE ((d + interval '1 day' + time '12:00') AT TIME ZONE z)
        - ((d + time '12:00') AT TIME ZONE z) <> interval '24 hours';
 SELECT count(*) AS dst_changes FROM calref.changes;
@@ -323,11 +337,11 @@ CREATE TABLE calref.cases AS
 WITH draws AS (
     SELECT i,
            (ARRAY['berlin', 'newyork', 'tokyo', 'berlin_night', 'newyork_night',
-                  'always', 'empty', 'example'])[1 + floor(random() * 8)::int] AS calendar,
+                  'santiago', 'always', 'empty', 'example'])[1 + floor(random() * 9)::int] AS calendar,
            random() AS where_draw, random() AS anywhere, random() AS near,
            random() AS length_class, random() AS length_draw,
            random() AS target_class, random() AS target_draw, random() AS days_draw
-      FROM generate_series(1, 6000) i
+      FROM generate_series(1, 7000) i
 ), placed AS (
     SELECT d.*,
            CASE WHEN where_draw < 0.5
