@@ -1,7 +1,8 @@
 -- A hostile search_path: a user owns a schema that comes first and defines
 -- look-alike functions and operators, each raising an error if called.
 -- CREATE EXTENSION, the realtime trigger, create_results(), consume_window(),
--- the monitoring view, purging, watch() and rule compilation must work as
+-- the monitoring view, purging, watch(), rule compilation, the calendar
+-- tables' checks and business_time() / business_deadline() must work as
 -- without them and never call them.  (Checks run after RESET search_path.)
 SET client_min_messages = warning;
 CREATE SCHEMA evil;
@@ -17,6 +18,9 @@ CREATE FUNCTION evil.eq(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT ev
 CREATE FUNCTION evil.eq(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
 CREATE FUNCTION evil.lt(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
 CREATE FUNCTION evil.gt(integer, integer) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.ge(integer, integer) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.le(integer, integer) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
+CREATE FUNCTION evil.lt(time, time) RETURNS boolean LANGUAGE sql AS $$ SELECT evil.trap() $$;
 CREATE FUNCTION evil.minus(timestamptz, timestamptz) RETURNS interval LANGUAGE sql
     AS $$ SELECT CASE WHEN evil.trap() THEN interval '0' END $$;
 CREATE FUNCTION evil.concat(text, text) RETURNS text LANGUAGE sql
@@ -27,6 +31,9 @@ CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.eq);
 CREATE OPERATOR evil.= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.eq);
 CREATE OPERATOR evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.lt);
 CREATE OPERATOR evil.> (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.gt);
+CREATE OPERATOR evil.>= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.ge);
+CREATE OPERATOR evil.<= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = evil.le);
+CREATE OPERATOR evil.< (LEFTARG = time, RIGHTARG = time, FUNCTION = evil.lt);
 CREATE OPERATOR evil.- (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.minus);
 CREATE OPERATOR evil.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.concat);
 RESET client_min_messages;
@@ -68,6 +75,17 @@ VALUES ('public.feed', 'c2_high', 'c2 > 9999', 'outbox');
 INSERT INTO public.feed VALUES (1, 5), (2, 10000)
     ON CONFLICT (id) DO UPDATE SET c2 = excluded.c2;
 SELECT rule, channel FROM session_stream.take_alerts(10);
+
+-- calendars: written, checked, cached and used; their constraints compare
+-- with pg_catalog's operators, not evil's
+INSERT INTO session_stream.calendars VALUES ('office', 'Europe/Berlin');
+INSERT INTO session_stream.business_hours VALUES
+    ('office', 1, '09:00', '17:00'), ('office', 2, '09:00', '17:00');
+INSERT INTO session_stream.holidays VALUES ('office', '2024-01-02');
+SELECT session_stream.business_time('office', '2024-01-01 00:00+01', '2024-01-10 00:00+01'),
+       session_stream.business_deadline('office', '2024-01-08 16:00+01', '2 hours');
+UPDATE session_stream.business_hours SET opens = '11:00' WHERE isodow = 2;
+SELECT session_stream.business_deadline('office', '2024-01-08 16:00+01', '2 hours');
 
 RESET search_path;
 SELECT customer_id, opened_at, responder_id, answered_at FROM session_stream.sessions;

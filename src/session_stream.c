@@ -4,7 +4,7 @@
  *	  Module load: transaction callbacks that reset per-transaction state.
  *
  * Per-trigger caches register their own relcache callbacks when first
- * used (see trigger_args.c, rules.c, notify.c).
+ * used (see trigger_args.c, rules.c, notify.c, calendar.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +37,7 @@ on_xact_event(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			realtime_forget_applied();
 			rules_release_retired();
+			calendar_release_retired();
 			break;
 		default:
 			break;

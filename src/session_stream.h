@@ -446,4 +446,20 @@ extern void rules_release_retired(void);
 extern void notify_alert(const SSRuleSet *set, const SSRule *rule,
 						 const char *op, TupleTableSlot *row);
 
+/* ---------------------------------------------------------------------
+ * calendar.c: business-hours calendars, cached per backend
+ * ---------------------------------------------------------------------
+ */
+
+/* One calendar as read; usable until the end of the transaction. */
+typedef struct SSCalendar SSCalendar;
+
+extern SSCalendar *calendar_lookup(const char *name);
+extern int64 calendar_duration_usecs(const Interval *span);
+extern int64 calendar_business_time(SSCalendar *calendar, TimestampTz since,
+									TimestampTz until);
+extern bool calendar_deadline(SSCalendar *calendar, TimestampTz since,
+							  int64 target, TimestampTz *deadline);
+extern void calendar_release_retired(void);
+
 #endif							/* SESSION_STREAM_H */
