@@ -50,17 +50,9 @@ note "messages: $messages; pair-mode messages that arrived late: $late";
 cmp_ok($messages, ">", 2000, 'the writers wrote many messages');
 cmp_ok($late, ">", 100, 'many messages arrived after later ones of their key');
 
-is( $node->safe_psql('postgres', q{
-		SELECT count(*) FROM oracle.diff('customer',
-		  'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages',
-		  'session_stream.sessions')}),
-	'0',
+is(replay_differences($node, 'customer'), '0',
 	'customer mode: sessions equal the replay');
-is( $node->safe_psql('postgres', q{
-		SELECT count(*) FROM oracle.diff('pair',
-		  'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM tbl',
-		  'session_stream.pair_sessions')}),
-	'0',
+is(replay_differences($node, 'pair'), '0',
 	'pair mode on tbl(a, b, ts, direct): sessions equal the replay');
 cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM session_stream.sessions'),
 	'>', 100, 'customer mode kept many sessions');

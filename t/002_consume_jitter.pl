@@ -35,20 +35,9 @@ $node->safe_psql('postgres', q{
 
 my $one_row = one_row_script();
 my $held_open = held_open_script(1000);
-my $consume = q{
-\set pause random(0, 300)
-INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('customer');
-INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair');
-INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair', 'tbl', 200);
-\sleep :pause ms
-};
 
-# Eight writers and two consumers.  pgbench runs the three scripts in one
-# run; to keep two clients consuming, a second pgbench runs consume only.
-my $consumers = IPC::Run::start(
-	[ 'pgbench', '--no-vacuum', '--client=2', '--jobs=1', '--time=22',
-	  '-f', write_script('consume.sql', $consume), $node->connstr('postgres') ],
-	'>', \my $consumer_out, '2>', \my $consumer_err);
+# Eight writers and two consumers.
+my ($consumers, $consumer_err) = start_consumer_clients($node, 22);
 $node->pgbench(
 	'--no-vacuum --client=8 --jobs=2 --time=20 --max-tries=20',
 	0,
@@ -57,18 +46,10 @@ $node->pgbench(
 	'eight writers with 2 s jitter while two clients consume',
 	{ 'one_row@19' => $one_row, 'held_open@1' => $held_open });
 ok($consumers->finish, 'consumer clients ran without errors')
-  or diag($consumer_err);
+  or diag($$consumer_err);
 
 # Catch up: every call consumes until nothing is left.
-for my $call ("'customer'", "'pair'", "'pair', 'tbl'")
-{
-	for (1 .. 100)
-	{
-		my $status = $node->safe_psql('postgres',
-			"SELECT status FROM session_stream.consume_window($call)");
-		last if $status eq 'empty';
-	}
-}
+catch_up($node);
 
 my $log = $node->safe_psql('postgres',
 	"SELECT string_agg(status || ': ' || n, ', ' ORDER BY status)
@@ -96,20 +77,9 @@ for my $stream (
 			         WHERE source = '$source'::regclass AND mode = '$mode')}),
 		'0',
 		"$source in $mode mode: every message consumed exactly once");
-	is( $node->safe_psql('postgres', qq{
-			SELECT count(*) FROM oracle.diff('$mode', \$q\$$query\$q\$, '$results')}),
-		'0',
+	is(replay_differences($node, $mode, $query, $results), '0',
 		"$source in $mode mode: sessions equal the replay");
 }
 
 $node->stop;
 done_testing();
-
-# Write a pgbench script into the test's directory; return its path.
-sub write_script
-{
-	my ($name, $body) = @_;
-	my $path = $PostgreSQL::Test::Utils::tmp_check . "/$name";
-	PostgreSQL::Test::Utils::append_to_file($path, $body);
-	return $path;
-}

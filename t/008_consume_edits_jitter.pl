@@ -49,18 +49,8 @@ $node->safe_psql('postgres', q{
 	    FOR EACH ROW EXECUTE FUNCTION log_delete();
 });
 
-my $consume = q{
-\set pause random(0, 300)
-INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('customer');
-INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair');
-INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair', 'tbl', 200);
-\sleep :pause ms
-};
 
-my $consumers = IPC::Run::start(
-	[ 'pgbench', '--no-vacuum', '--client=2', '--jobs=1', '--time=22',
-	  '-f', write_script('consume.sql', $consume), $node->connstr('postgres') ],
-	'>', \my $consumer_out, '2>', \my $consumer_err);
+my ($consumers, $consumer_err) = start_consumer_clients($node, 22);
 $node->pgbench(
 	'--no-vacuum --client=8 --jobs=2 --time=20 --max-tries=20',
 	0,
@@ -74,18 +64,10 @@ $node->pgbench(
 		'held_open@1' => held_open_script(1000)
 	});
 ok($consumers->finish, 'consumer clients ran without errors')
-  or diag($consumer_err);
+  or diag($$consumer_err);
 
 # Catch up: every call consumes until nothing is left.
-for my $call ("'customer'", "'pair'", "'pair', 'tbl'")
-{
-	for (1 .. 100)
-	{
-		my $status = $node->safe_psql('postgres',
-			"SELECT status FROM session_stream.consume_window($call)");
-		last if $status eq 'empty';
-	}
-}
+catch_up($node);
 
 my %deleted = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
 	'SELECT source, count(*) FROM deleted_log GROUP BY source');
@@ -117,9 +99,7 @@ for my $stream (
 	cmp_ok($consumed, '>=', $left, "$source in $mode mode: no fewer messages consumed than rows left");
 	cmp_ok($consumed, '<=', $left + $deleted{$table},
 		"$source in $mode mode: no more consumed than rows left and deleted");
-	is( $node->safe_psql('postgres', qq{
-			SELECT count(*) FROM oracle.diff('$mode', \$q\$$query\$q\$, '$results')}),
-		'0',
+	is(replay_differences($node, $mode, $query, $results), '0',
 		"$source in $mode mode: sessions equal the replay of the current rows");
 }
 is($node->safe_psql('postgres', 'SELECT count(*) FROM session_stream.edits'),
@@ -127,12 +107,3 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM session_stream.edits'),
 
 $node->stop;
 done_testing();
-
-# Write a pgbench script into the test's directory; return its path.
-sub write_script
-{
-	my ($name, $body) = @_;
-	my $path = $PostgreSQL::Test::Utils::tmp_check . "/$name";
-	PostgreSQL::Test::Utils::append_to_file($path, $body);
-	return $path;
-}

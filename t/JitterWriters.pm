@@ -15,7 +15,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(start_jitter_node one_row_script held_open_script
-  edit_script held_edit_script);
+  edit_script held_edit_script replay_differences start_consumer_clients
+  catch_up);
 
 sub start_jitter_node
 {
@@ -132,6 +133,71 @@ UPDATE session_stream.messages SET sent_at = sent_at - random() * interval '1 s'
  WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
 COMMIT;
 };
+}
+
+# The two streams' queries and results sets, as t/001 and t/007 set them up.
+my %realtime_streams = (
+	customer => [
+		'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages',
+		'session_stream.sessions' ],
+	pair => [
+		q{SELECT a, b, ts AT TIME ZONE 'UTC', direct FROM tbl},
+		'session_stream.pair_sessions' ],);
+
+# Rows in which a results set and the replay of a query's messages differ
+# (0 when exact); without a query and results set, those of the realtime
+# stream of the mode.
+sub replay_differences
+{
+	my ($node, $mode, $query, $results) = @_;
+	($query, $results) = @{ $realtime_streams{$mode} } unless defined $query;
+	return $node->safe_psql('postgres', qq{
+		SELECT count(*) FROM oracle.diff('$mode', \$q\$$query\$q\$, '$results')});
+}
+
+# The consumers of the deferred tests t/002 and t/008: each mode of
+# session_stream.messages, and tbl in pair mode, at random moments (tbl in
+# windows of at most 200 messages); every call's status goes to
+# consume_log.
+my $consume_script = q{
+\set pause random(0, 300)
+INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('customer');
+INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair');
+INSERT INTO consume_log SELECT status, messages FROM session_stream.consume_window('pair', 'tbl', 200);
+\sleep :pause ms
+};
+
+# Two clients running the consumers for $seconds (pgbench runs the
+# writers' scripts in one run; to keep two clients consuming, a second
+# pgbench runs this one).  Returns the IPC::Run handle, and a reference to
+# what that pgbench writes to stderr.
+sub start_consumer_clients
+{
+	my ($node, $seconds) = @_;
+	my $path = $PostgreSQL::Test::Utils::tmp_check . '/consume.sql';
+	my $err = '';
+
+	PostgreSQL::Test::Utils::append_to_file($path, $consume_script);
+	my $handle = IPC::Run::start(
+		[ 'pgbench', '--no-vacuum', '--client=2', '--jobs=1', "--time=$seconds",
+		  '-f', $path, $node->connstr('postgres') ],
+		'>', \my $out, '2>', \$err);
+	return ($handle, \$err);
+}
+
+# After the writers: every consumer call until nothing is left.
+sub catch_up
+{
+	my ($node) = @_;
+	for my $call ("'customer'", "'pair'", "'pair', 'tbl'")
+	{
+		for (1 .. 100)
+		{
+			last if $node->safe_psql('postgres',
+				"SELECT status FROM session_stream.consume_window($call)") eq 'empty';
+		}
+	}
+	return;
 }
 
 1;
