@@ -229,6 +229,14 @@ typedef struct KeyWork
 	int			capacity;
 } KeyWork;
 
+/* The hash key of a message's key: customer, and agent in pair mode. */
+static void
+key_of(const Consumer *c, const SSMessage *m, int64 key[2])
+{
+	key[0] = m->customer_id;
+	key[1] = c->tracker->mode == SS_MODE_PAIR ? m->agent_id : 0;
+}
+
 static KeyWork *
 key_work(Consumer *c, const SSMessage *m, HASHACTION action)
 {
@@ -236,8 +244,7 @@ key_work(Consumer *c, const SSMessage *m, HASHACTION action)
 	bool		found;
 	KeyWork    *work;
 
-	key[0] = m->customer_id;
-	key[1] = c->tracker->mode == SS_MODE_PAIR ? m->agent_id : 0;
+	key_of(c, m, key);
 	work = hash_search(c->keys, key, action, &found);
 	if (work != NULL && !found)
 	{
@@ -399,8 +406,7 @@ note_edit_point(Consumer *c, const SSMessage *m, bool applied)
 	bool		found;
 	EditPoint  *point;
 
-	key[0] = m->customer_id;
-	key[1] = c->tracker->mode == SS_MODE_PAIR ? m->agent_id : 0;
+	key_of(c, m, key);
 	point = hash_search(c->edit_points, key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -473,10 +479,11 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
 	bool		has_last;
 	SSMessage	latest;
 	int64		i;
-	int64		key[2] = {first->customer_id,
-	c->tracker->mode == SS_MODE_PAIR ? first->agent_id : 0};
-	EditPoint  *point = hash_search(c->edit_points, key, HASH_FIND, NULL);
+	int64		key[2];
+	EditPoint  *point;
 
+	key_of(c, first, key);
+	point = hash_search(c->edit_points, key, HASH_FIND, NULL);
 	if (point != NULL)
 	{
 		point->done = true;

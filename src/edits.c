@@ -134,12 +134,18 @@ source_mapping(Relation source, SSTracker *out)
 	consume_stream_tracker(source, SS_MODE_CUSTOMER, true, out);
 }
 
+/* session_stream.edits; InvalidOid on a 0.1 schema, which has none. */
+static Oid
+edits_table(void)
+{
+	return get_relname_relid("edits", get_namespace_oid(SS_SCHEMA, false));
+}
+
 /* The owner of session_stream.edits (the extension's). */
 static Oid
 edits_owner(void)
 {
-	Oid			relid = get_relname_relid("edits", get_namespace_oid(SS_SCHEMA, false));
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(edits_table()));
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tuple))
@@ -269,7 +275,7 @@ edits_scan_window(Oid source, Snapshot snapshot, const SSPosition *previous,
 	int64		visited = 0;
 	uint64		i;
 
-	if (!OidIsValid(get_relname_relid("edits", get_namespace_oid(SS_SCHEMA, false))))
+	if (!OidIsValid(edits_table()))
 		return 0;
 	args[0] = ObjectIdGetDatum(source);
 	args[1] = Int64GetDatum(previous != NULL ? previous->xmin : 0);
@@ -333,7 +339,7 @@ edits_forget_before(Oid source, int64 below)
 	Oid			save_userid;
 	int			save_sec_context;
 
-	if (!OidIsValid(get_relname_relid("edits", get_namespace_oid(SS_SCHEMA, false))))
+	if (!OidIsValid(edits_table()))
 		return;
 	SPI_connect();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
