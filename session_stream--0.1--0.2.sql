@@ -122,7 +122,8 @@ SELECT s.source, s.mode, s.results, s.windows, s.last_consumed_at,
 
 -- ====================================================================
 -- Business hours: calendars, and business_time() / business_deadline()
--- over them (src/calendar.c).  See README.md, "Business hours".
+-- over them (src/calendar.c, src/business_time.c).  See README.md,
+-- "Business hours".
 -- ====================================================================
 
 -- A calendar: a time zone from pg_timezone_names, checked when written.

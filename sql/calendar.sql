@@ -9,7 +9,7 @@ SET IntervalStyle = 'postgres';
 -- Calendars
 -- ------------------------------------------------------------------
 
--- The worked example of src/calendar.c and README.md.
+-- The worked example of src/business_time.c and README.md.
 INSERT INTO session_stream.calendars VALUES ('example', 'Europe/Berlin');
 INSERT INTO session_stream.business_hours
 SELECT 'example', d, r.opens, r.closes

@@ -21,7 +21,9 @@
 #include "catalog/pg_type_d.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "pgtime.h"
 #include "storage/itemptr.h"
+#include "utils/date.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
 #include "utils/timestamp.h"
@@ -447,19 +449,65 @@ extern void notify_alert(const SSRuleSet *set, const SSRule *rule,
 						 const char *op, TupleTableSlot *row);
 
 /* ---------------------------------------------------------------------
- * calendar.c: business-hours calendars, cached per backend
+ * calendar.c: business-hours calendars read from their tables, cached per
+ * backend
  * ---------------------------------------------------------------------
  */
 
+/* A local time range of one weekday, in microseconds after midnight. */
+typedef struct SSLocalRange
+{
+	int64		opens;
+	int64		closes;			/* up to USECS_PER_DAY (24:00) */
+} SSLocalRange;
+
 /* One calendar as read; usable until the end of the transaction. */
-typedef struct SSCalendar SSCalendar;
+typedef struct SSCalendar
+{
+	char		name[NAMEDATALEN];
+	MemoryContext context;		/* everything below lives here */
+	char	   *time_zone;
+	pg_tz	   *tz;				/* pg_tzset()'s, kept by it for good */
+	bool		has_hours;		/* any business_hours row at all */
+
+	/*
+	 * Per isodow (1 Monday .. 7 Sunday, [0] unused): the rows as written,
+	 * sorted by opens, without exact duplicates (converted one by one near
+	 * a DST change), and their union (shifted as a whole elsewhere).
+	 */
+	int			nrows[8];
+	SSLocalRange *rows[8];
+	int			nmerged[8];
+	SSLocalRange *merged[8];
+
+	int			nholidays;
+	DateADT    *holidays;		/* sorted, unique */
+
+	/*
+	 * The stretch business_time.c last looked up: the zone's offset
+	 * (seconds east of UTC) is stretch_gmtoff for every real instant in
+	 * [stretch_from, stretch_to), seconds since 1970.
+	 */
+	bool		has_stretch;
+	pg_time_t	stretch_from;
+	pg_time_t	stretch_to;
+	long int	stretch_gmtoff;
+
+	bool		from_parallel;	/* read with a parallel query's snapshot */
+	struct SSCalendar *next_retired;
+} SSCalendar;
 
 extern SSCalendar *calendar_lookup(const char *name);
-extern int64 calendar_duration_usecs(const Interval *span);
-extern int64 calendar_business_time(SSCalendar *calendar, TimestampTz since,
-									TimestampTz until);
-extern bool calendar_deadline(SSCalendar *calendar, TimestampTz since,
-							  int64 target, TimestampTz *deadline);
 extern void calendar_release_retired(void);
+
+/* ---------------------------------------------------------------------
+ * business_time.c: business_time() and business_deadline() over a calendar
+ * ---------------------------------------------------------------------
+ */
+extern int64 business_time_duration_usecs(const Interval *span);
+extern int64 business_time_between(SSCalendar *calendar, TimestampTz since,
+								   TimestampTz until);
+extern bool business_time_deadline(SSCalendar *calendar, TimestampTz since,
+								   int64 target, TimestampTz *deadline);
 
 #endif							/* SESSION_STREAM_H */
