@@ -46,7 +46,7 @@ include $(PGXS)
 
 # every object depends on the shared header (after the include, so that
 # PGXS's "all" stays the default goal)
-$(OBJS): src/session_stream.h
+$(OBJS): src/session_stream.h src/compat.h
 
 # The listener client, session_stream_listen, is a PGXS PROGRAM with a
 # Makefile of its own (src/listen); make, make install and make clean
