@@ -58,6 +58,17 @@
 #endif
 
 /*
+ * 16 replaced pg_class_ownercheck() and its kin with object_ownercheck().
+ */
+#if PG_VERSION_NUM >= 160000
+#define ss_pg_class_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define ss_pg_class_ownercheck(relid, roleid) \
+	pg_class_ownercheck((relid), (roleid))
+#endif
+
+/*
  * nbtree internals (access/nbtree.h), for btree_probe.c.
  *
  * _bt_search(): 16 added the heap relation, needed only when a write may

@@ -256,11 +256,7 @@ erasure_truncate_streams(Relation source)
 static void
 require_source_owner(Relation source)
 {
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, RelationGetRelid(source), GetUserId()))
-#else
-	if (!pg_class_ownercheck(RelationGetRelid(source), GetUserId()))
-#endif
+	if (!ss_pg_class_ownercheck(RelationGetRelid(source), GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table \"%s\" to forget a customer in it",

@@ -291,11 +291,7 @@ require_owner(Oid source, const char *rule_name)
 
 	if (relname == NULL)
 		return;					/* the table is gone: a leftover rule */
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, source, GetUserId()))
-#else
-	if (!pg_class_ownercheck(source, GetUserId()))
-#endif
+	if (!ss_pg_class_ownercheck(source, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table \"%s\" to change its feed rule \"%s\"",
