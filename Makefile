@@ -17,6 +17,7 @@ OBJS = \
 	src/txid_base.o \
 	src/windows.o \
 	src/consume.o \
+	src/pending.o \
 	src/retention.o \
 	src/rules.o \
 	src/evaluate.o \
