@@ -225,3 +225,94 @@ AS 'MODULE_PATHNAME', 'ss_business_deadline'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION session_stream.business_deadline(text, timestamptz, interval) IS
     'First instant by which target of business time has passed since since; NULL if the calendar has no hours';
+
+-- ====================================================================
+-- Continuous consumer: start_consumer() registers a (source, mode) and
+-- makes sure a background worker of the database runs consume_window()'s
+-- work for it every "every"; stop_consumer() unregisters it
+-- (src/consumer.c).  See README.md, "Deferred mode".
+-- ====================================================================
+
+-- The registered consumers, read by the worker every turn.  role: the
+-- role that registered it, as which the worker consumes; failures:
+-- batches failed in a row (the worker backs off); last_error and
+-- last_error_at: the last failure, kept after a recovery.
+CREATE TABLE session_stream.consumers (
+    source        regclass    NOT NULL,
+    mode          text        NOT NULL,
+    every         interval    NOT NULL DEFAULT '100 milliseconds',
+    role          regrole     NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    failures      integer     NOT NULL DEFAULT 0,
+    last_error    text,
+    last_error_at timestamptz,
+    PRIMARY KEY (source, mode),
+    CONSTRAINT consumers_mode_check
+        CHECK (mode OPERATOR(pg_catalog.=) ANY (ARRAY['customer', 'pair']::text[]))
+);
+COMMENT ON TABLE session_stream.consumers IS
+    'Continuous consumers: each (source, mode) is consumed by the database''s background worker every "every", as role';
+SELECT pg_catalog.pg_extension_config_dump('session_stream.consumers', '');
+
+CREATE FUNCTION session_stream.start_consumer(
+    source regclass DEFAULT 'session_stream.messages',
+    mode text DEFAULT 'customer',
+    every interval DEFAULT '100 milliseconds')
+RETURNS void
+AS 'MODULE_PATHNAME', 'ss_start_consumer'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION session_stream.start_consumer(regclass, text, interval) IS
+    'Consume source in mode continuously, every "every", in a background worker, as the calling role; starts the worker if none runs';
+
+CREATE FUNCTION session_stream.stop_consumer(
+    source regclass DEFAULT 'session_stream.messages',
+    mode text DEFAULT 'customer')
+RETURNS void
+AS 'MODULE_PATHNAME', 'ss_stop_consumer'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION session_stream.stop_consumer(regclass, text) IS
+    'Stop the continuous consumer of source in mode; the worker exits when none is left';
+
+-- consumer_stats, final form: also the registered consumers that have no
+-- window yet, and the worker: its pid, its state for the consumer
+-- (running, retrying after failures, stopped; NULL for a stream consumed
+-- only by hand or cron) and the consumer's last error.  lag is NULL when
+-- nothing is pending (pending_messages() gives no oldest_sent_at then).
+CREATE OR REPLACE VIEW session_stream.consumer_stats AS
+SELECT k.source, k.mode, s.results,
+       COALESCE(s.windows, 0::bigint) AS windows,
+       s.last_consumed_at,
+       s.messages_consumed, s.late_messages, s.keys_recomputed,
+       s.late_beyond_retention,
+       p.pending AS messages_pending,
+       pg_catalog.now() OPERATOR(pg_catalog.-) p.oldest_sent_at AS lag,
+       s.edits,
+       a.pid AS worker_pid,
+       CASE WHEN c.source IS NULL THEN NULL
+            WHEN a.pid IS NULL THEN 'stopped'
+            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'retrying'
+            ELSE 'running' END AS worker_state,
+       c.last_error, c.last_error_at
+  FROM (SELECT w.source, w.mode,
+               (pg_catalog.array_agg(w.results ORDER BY w.window_id DESC))[1] AS results,
+               pg_catalog.count(*) AS windows,
+               pg_catalog.max(w.started_at) AS last_consumed_at,
+               pg_catalog.sum(w.messages) AS messages_consumed,
+               pg_catalog.sum(w.late_messages) AS late_messages,
+               pg_catalog.sum(w.keys_recomputed) AS keys_recomputed,
+               pg_catalog.sum(w.late_beyond_retention) AS late_beyond_retention,
+               pg_catalog.sum(w.edits) AS edits
+          FROM session_stream.consumed_windows w
+         GROUP BY w.source, w.mode) s
+  FULL JOIN session_stream.consumers c
+    ON c.source OPERATOR(pg_catalog.=) s.source
+   AND c.mode OPERATOR(pg_catalog.=) s.mode
+ CROSS JOIN LATERAL (SELECT COALESCE(s.source, c.source) AS source,
+                            COALESCE(s.mode, c.mode) AS mode) k
+ CROSS JOIN LATERAL session_stream.pending_messages(k.mode, k.source) p
+  LEFT JOIN LATERAL (SELECT b.pid
+                       FROM pg_catalog.pg_stat_activity b
+                      WHERE c.source IS NOT NULL
+                        AND b.backend_type OPERATOR(pg_catalog.=) 'session_stream consumer'
+                        AND b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                      LIMIT 1) a ON true;

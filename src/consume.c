@@ -66,7 +66,6 @@
 int			consume_batch_limit = 1000000;
 
 PG_FUNCTION_INFO_V1(ss_consume_window);
-PG_FUNCTION_INFO_V1(ss_pending_messages);
 
 typedef struct BatchRow
 {
@@ -661,9 +660,13 @@ check_deferred_source(Relation source, const SSTracker *tracker)
 	}
 }
 
-/* Open a source for deferred mode and find how its stream is tracked. */
-static Relation
-open_deferred_source(Oid relid, SSMode mode, bool allow_enabled,
+/*
+ * Open a source for deferred mode and find how its stream is tracked;
+ * checks what consume_window() checks (an enabled realtime trigger of the
+ * mode unless allow_enabled, the txid column, the caller's privileges).
+ */
+Relation
+consume_open_source(Oid relid, SSMode mode, bool allow_enabled,
 					 SSTracker *tracker)
 {
 	Relation	source = table_open(relid, AccessShareLock);
@@ -689,24 +692,28 @@ try_consumer_lock(Oid source, SSMode mode)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-static SSMode
-parse_mode(FunctionCallInfo fcinfo)
+/*
+ * The mode argument (argno) of an SQL function: "customer" or "pair";
+ * errors name the function.
+ */
+SSMode
+consume_parse_mode(FunctionCallInfo fcinfo, int argno, const char *function)
 {
 	char	   *mode;
 
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("mode of consume_window() must not be null"),
+				 errmsg("mode of %s must not be null", function),
 				 errhint("Valid modes are \"customer\" and \"pair\".")));
-	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (strcmp(mode, "customer") == 0)
 		return SS_MODE_CUSTOMER;
 	if (strcmp(mode, "pair") == 0)
 		return SS_MODE_PAIR;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid mode \"%s\" for consume_window()", mode),
+			 errmsg("invalid mode \"%s\" for %s", mode, function),
 			 errhint("Valid modes are \"customer\" and \"pair\".")));
 	return SS_MODE_CUSTOMER;	/* keep compiler quiet */
 }
@@ -774,12 +781,17 @@ forget_taken_edits(Oid relid, SSMode mode, Snapshot snapshot,
 	edits_forget_before(relid, below);
 }
 
-Datum
-ss_consume_window(PG_FUNCTION_ARGS)
+/*
+ * One consume_window() call's work, in the caller's transaction and as
+ * the current user: consume what (relid, mode) has not consumed yet, at
+ * most max_messages (whole transactions).  Returns "consumed", "empty" or
+ * "busy" and fills *counts.  The consumer lock is held until the
+ * transaction ends.  The continuous consumer (consumer.c) calls this too.
+ */
+const char *
+consume_batch(Oid relid, SSMode mode, int64 max_messages,
+			  SSConsumeCounts *counts)
 {
-	SSMode		mode = parse_mode(fcinfo);
-	Oid			relid;
-	int64		max_messages = parse_max_messages(fcinfo);
 	SSTracker	tracker;
 	SSPosition	current;
 	Consumer	c;
@@ -792,20 +804,14 @@ ss_consume_window(PG_FUNCTION_ARGS)
 
 	memset(&c, 0, sizeof(c));
 	c.counts.started_at = GetCurrentTimestamp();
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source of consume_window() must not be null"),
-				 errhint("Name the message table, e.g. 'session_stream.messages'.")));
-	relid = PG_GETARG_OID(1);
-
-	c.source = open_deferred_source(relid, mode, false, &tracker);
+	c.source = consume_open_source(relid, mode, false, &tracker);
 	c.tracker = &tracker;
 
 	if (!try_consumer_lock(relid, mode))
 	{
 		table_close(c.source, AccessShareLock);
-		PG_RETURN_DATUM(result_row(fcinfo, "busy", &c.counts));
+		*counts = c.counts;
+		return "busy";
 	}
 
 	/*
@@ -896,73 +902,23 @@ ss_consume_window(PG_FUNCTION_ARGS)
 
 	UnregisterSnapshot(c.snapshot);
 	table_close(c.source, NoLock);
-	PG_RETURN_DATUM(result_row(fcinfo, batch.count > 0 || edits > 0 ? "consumed" : "empty",
-							   &c.counts));
+	*counts = c.counts;
+	return batch.count > 0 || edits > 0 ? "consumed" : "empty";
 }
 
-/* Counting what the next call would consume. */
-typedef struct Pending
-{
-	const SSPosition *current;
-	const SSPosition *previous;
-	int64		count;
-	int64		oldest_sent_at;
-} Pending;
-
-static void
-count_pending(const SSMessage *message, int64 txid, void *arg)
-{
-	Pending    *p = (Pending *) arg;
-
-	if (!windows_contains(p->current, txid) ||
-		windows_contains(p->previous, txid))
-		return;
-	if (p->count == 0 || message->sent_at < p->oldest_sent_at)
-		p->oldest_sent_at = message->sent_at;
-	p->count++;
-}
-
-/*
- * pending_messages(mode, source): how many committed messages the next
- * consume_window() call would take, and the oldest sent_at among them.
- * Reads like a call but writes nothing and takes no lock.
- */
 Datum
-ss_pending_messages(PG_FUNCTION_ARGS)
+ss_consume_window(PG_FUNCTION_ARGS)
 {
-	SSMode		mode = parse_mode(fcinfo);
-	Relation	source;
-	SSTracker	tracker;
-	SSWindowState previous;
-	SSPosition	current;
-	Snapshot	snapshot;
-	Pending		pending;
-	TupleDesc	desc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	SSMode		mode = consume_parse_mode(fcinfo, 0, "consume_window()");
+	int64		max_messages = parse_max_messages(fcinfo);
+	SSConsumeCounts counts;
+	const char *status;
 
 	if (PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	/* monitoring keeps working if the realtime trigger was turned back on */
-	source = open_deferred_source(PG_GETARG_OID(1), mode, true, &tracker);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	windows_load(RelationGetRelid(source), mode, snapshot, &previous);
-	windows_position_of_snapshot(snapshot, &current);
-
-	memset(&pending, 0, sizeof(pending));
-	pending.current = &current;
-	pending.previous = &previous.position;
-	source_scan_window(&tracker, source, snapshot,
-					   previous.exists ? previous.position.xmin : 0,
-					   count_pending, &pending);
-	UnregisterSnapshot(snapshot);
-	table_close(source, AccessShareLock);
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pending_messages() must return a record");
-	values[0] = Int64GetDatum(pending.count);
-	values[1] = Int64GetDatum(pending.oldest_sent_at);
-	nulls[1] = pending.count == 0;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
-													  values, nulls)));
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source of consume_window() must not be null"),
+				 errhint("Name the message table, e.g. 'session_stream.messages'.")));
+	status = consume_batch(PG_GETARG_OID(1), mode, max_messages, &counts);
+	PG_RETURN_DATUM(result_row(fcinfo, status, &counts));
 }

@@ -367,6 +367,12 @@ extern void txid_base_saving_own_window(bool saving);
 extern int	consume_batch_limit;
 extern void consume_stream_tracker(Relation source, SSMode mode,
 								   bool allow_enabled, SSTracker *out);
+extern Relation consume_open_source(Oid relid, SSMode mode, bool allow_enabled,
+									SSTracker *tracker);
+extern SSMode consume_parse_mode(FunctionCallInfo fcinfo, int argno,
+								 const char *function);
+extern const char *consume_batch(Oid relid, SSMode mode, int64 max_messages,
+								 SSConsumeCounts *counts);
 
 /* ---------------------------------------------------------------------
  * realtime.c: the track_sessions() trigger
