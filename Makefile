@@ -21,7 +21,8 @@ OBJS = \
 	src/rules.o \
 	src/evaluate.o \
 	src/notify.o \
-	src/calendar.o
+	src/calendar.o \
+	src/reports.o
 
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql session_stream--0.1--0.2.sql

@@ -224,3 +224,29 @@ AS 'MODULE_PATHNAME', 'ss_business_deadline'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION session_stream.business_deadline(text, timestamptz, interval) IS
     'First instant by which target of business time has passed since since; NULL if the calendar has no hours';
+
+-- ====================================================================
+-- Reports: response_times(), first-response times per bucket of time
+-- (and per agent) over a results set.  See README.md, "Reports".
+-- ====================================================================
+
+-- _response_stats(response): {p50, p90, p99, mean, max} of a group's
+-- responses as an interval[] (src/reports.c): the values
+-- percentile_cont(0.5), (0.9), (0.99), avg() and max() give, in one sort.
+CREATE FUNCTION session_stream._response_stats_add(internal, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'ss_response_stats_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION session_stream._response_stats_final(internal)
+RETURNS interval[]
+AS 'MODULE_PATHNAME', 'ss_response_stats_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE session_stream._response_stats(interval) (
+    SFUNC = session_stream._response_stats_add,
+    STYPE = internal,
+    FINALFUNC = session_stream._response_stats_final
+);
+COMMENT ON AGGREGATE session_stream._response_stats(interval) IS
+    'response_times()''s helper: {p50, p90, p99, mean, max} of the non-NULL values, equal to percentile_cont(0.5), (0.9), (0.99), avg() and max()';
