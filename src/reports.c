@@ -53,13 +53,11 @@
 
 #include <math.h>
 
-#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "common/int128.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "utils/array.h"
-#include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
