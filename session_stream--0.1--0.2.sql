@@ -246,7 +246,8 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE session_stream._response_stats(interval) (
     SFUNC = session_stream._response_stats_add,
     STYPE = internal,
-    FINALFUNC = session_stream._response_stats_final
+    FINALFUNC = session_stream._response_stats_final,
+    PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE session_stream._response_stats(interval) IS
     'response_times()''s helper: {p50, p90, p99, mean, max} of the non-NULL values, equal to percentile_cont(0.5), (0.9), (0.99), avg() and max()';
