@@ -316,3 +316,222 @@ SELECT k.source, k.mode, s.results,
                         AND b.backend_type OPERATOR(pg_catalog.=) 'session_stream consumer'
                         AND b.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
                       LIMIT 1) a ON true;
+
+-- ====================================================================
+-- Reports: response_times(), first-response times per bucket of time
+-- (and per agent) over a results set.  See README.md, "Reports".
+-- ====================================================================
+
+-- _response_stats(response): {p50, p90, p99, mean, max} of a group's
+-- responses as an interval[] (src/reports.c): the values
+-- percentile_cont(0.5), (0.9), (0.99), avg() and max() give, in one sort.
+CREATE FUNCTION session_stream._response_stats_add(internal, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'ss_response_stats_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION session_stream._response_stats_final(internal)
+RETURNS interval[]
+AS 'MODULE_PATHNAME', 'ss_response_stats_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE session_stream._response_stats(interval) (
+    SFUNC = session_stream._response_stats_add,
+    STYPE = internal,
+    FINALFUNC = session_stream._response_stats_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE session_stream._response_stats(interval) IS
+    'response_times()''s helper: {p50, p90, p99, mean, max} of the non-NULL values, equal to percentile_cont(0.5), (0.9), (0.99), avg() and max()';
+
+-- The report.  A results set is a view NAME with tables NAME_closed and
+-- NAME_latest next to it (create_results_in() above); its mode shows in
+-- its columns, responder_id (customer) or agent_id (pair).  Sessions
+-- opened in [since, until) fall in buckets date_bin(bucket, opened_at,
+-- since), and with by_agent in one row per responder (customer mode; the
+-- open sessions, which have none, in the row whose agent_id is NULL) or
+-- agent (pair mode).  A response is answered_at - opened_at, or its
+-- business time by calendar; the statistics are over the answered
+-- sessions.  The query is written for the results set at hand and run
+-- once; its operators and functions are pg_catalog's and ours, named so.
+CREATE FUNCTION session_stream.response_times(
+    results  regclass    DEFAULT 'session_stream.sessions',
+    since    timestamptz DEFAULT pg_catalog.now() OPERATOR(pg_catalog.-) interval '7 days',
+    until    timestamptz DEFAULT pg_catalog.now(),
+    bucket   interval    DEFAULT '1 day',
+    by_agent boolean     DEFAULT false,
+    calendar text        DEFAULT NULL)
+RETURNS TABLE (bucket_start timestamptz, agent_id bigint, sessions bigint,
+               answered bigint, still_open bigint, p50 interval,
+               p90 interval, p99 interval, mean interval, max interval)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    detail CONSTANT text := 'A results set NAME is the tables NAME_closed and NAME_latest and the view NAME over them.';
+    hint CONSTANT text := 'Name the view of a results set made by session_stream.create_results(), such as session_stream.sessions or session_stream.pair_sessions.';
+    view_schema name;
+    view_name name;
+    view_kind "char";
+    view_text text;
+    argument text;
+    table_suffix text;
+    column_name text;
+    column_type regtype;
+    agent_column text;           -- responder_id or agent_id
+    time_column text;
+    opened_expr text;            -- the view's time columns as timestamptz
+    answered_expr text;
+    response_expr text;
+BEGIN
+    -- the arguments
+    argument := CASE WHEN results IS NULL THEN 'results'
+                     WHEN since IS NULL THEN 'since'
+                     WHEN until IS NULL THEN 'until'
+                     WHEN bucket IS NULL THEN 'bucket'
+                     WHEN by_agent IS NULL THEN 'by_agent' END;
+    IF argument IS NOT NULL THEN
+        RAISE EXCEPTION 'argument "%" of response_times() must not be null', argument
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Only calendar may be NULL (around the clock); leave out an argument to take its default.';
+    END IF;
+    IF NOT pg_catalog.isfinite(since) THEN
+        RAISE EXCEPTION 'since must be finite, not %', since
+            USING ERRCODE = 'datetime_field_overflow',
+                  DETAIL = 'Buckets are counted from since.',
+                  HINT = 'Give the start of the first bucket, such as the day of the oldest session.';
+    END IF;
+    IF until OPERATOR(pg_catalog.<) since THEN
+        RAISE EXCEPTION 'until (%) is before since (%)', until, since
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The report covers the sessions opened in [since, until).';
+    END IF;
+    IF pg_catalog.date_part('month', bucket) OPERATOR(pg_catalog.<>) 0
+       OR pg_catalog.date_part('year', bucket) OPERATOR(pg_catalog.<>) 0 THEN
+        RAISE EXCEPTION 'invalid bucket "%"', bucket
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Buckets are fixed lengths of time, as date_bin() counts them; months and years are not.',
+                  HINT = 'Give days instead, such as ''30 days''.';
+    END IF;
+    IF bucket OPERATOR(pg_catalog.<=) CAST('0' AS pg_catalog.interval) THEN
+        RAISE EXCEPTION 'invalid bucket "%"', bucket
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A bucket is a positive length of time.',
+                  HINT = 'Give a bucket such as ''1 hour'', ''1 day'' or ''7 days''.';
+    END IF;
+    IF calendar IS NOT NULL AND NOT EXISTS (
+           SELECT FROM session_stream.calendars c
+            WHERE c.calendar OPERATOR(pg_catalog.=) response_times.calendar) THEN
+        RAISE EXCEPTION 'calendar "%" does not exist', calendar
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Calendars are the rows of session_stream.calendars; a NULL calendar counts around the clock.';
+    END IF;
+
+    -- the results set: a view, its two tables, its columns
+    SELECT n.nspname, c.relname, c.relkind
+      INTO view_schema, view_name, view_kind
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) results;
+    IF view_kind IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', results::oid
+            USING ERRCODE = 'undefined_table', HINT = hint;
+    END IF;
+    view_text := pg_catalog.format('%I.%I', view_schema, view_name);
+    IF view_kind OPERATOR(pg_catalog.<>) 'v' THEN
+        RAISE EXCEPTION '"%" is not a results set', view_text
+            USING ERRCODE = 'wrong_object_type', DETAIL = detail, HINT = hint;
+    END IF;
+    FOREACH table_suffix IN ARRAY ARRAY['_closed', '_latest'] LOOP
+        IF NOT EXISTS (
+               SELECT FROM pg_catalog.pg_class c
+                WHERE c.relnamespace OPERATOR(pg_catalog.=) (
+                          SELECT n.oid FROM pg_catalog.pg_namespace n
+                           WHERE n.nspname OPERATOR(pg_catalog.=) view_schema)
+                  AND c.relname OPERATOR(pg_catalog.=) (view_name OPERATOR(pg_catalog.||) table_suffix)
+                  AND c.relkind OPERATOR(pg_catalog.=) 'r') THEN
+            RAISE EXCEPTION 'results set "%" has no table "%"', view_text,
+                    view_name OPERATOR(pg_catalog.||) table_suffix
+                USING ERRCODE = 'undefined_table', DETAIL = detail, HINT = hint;
+        END IF;
+    END LOOP;
+
+    -- customer mode has responder_id, pair mode agent_id
+    SELECT pg_catalog.string_agg(CAST(a.attname AS pg_catalog.text), ' and ')
+      INTO agent_column
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) results
+       AND a.attname OPERATOR(pg_catalog.=) ANY (ARRAY['responder_id', 'agent_id']::pg_catalog.name[])
+       AND NOT a.attisdropped;
+    IF agent_column IS NULL OR pg_catalog.strpos(agent_column, ' and ') OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION '"%" is not a results set', view_text
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = pg_catalog.format('A results set of customer mode has a column responder_id, one of pair mode agent_id; this view has %s.',
+                                             CASE WHEN agent_column IS NULL THEN 'neither' ELSE 'both' END),
+                  HINT = hint;
+    END IF;
+    FOREACH column_name IN ARRAY ARRAY['customer_id', agent_column, 'opened_at', 'answered_at'] LOOP
+        SELECT a.atttypid INTO column_type
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) results
+           AND a.attname OPERATOR(pg_catalog.=) column_name
+           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        IF column_type IS NULL THEN
+            RAISE EXCEPTION 'results set "%" has no column "%"', view_text, column_name
+                USING ERRCODE = 'undefined_column', DETAIL = detail, HINT = hint;
+        END IF;
+        IF column_name OPERATOR(pg_catalog.=) ANY (ARRAY['opened_at', 'answered_at']) THEN
+            IF column_type OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.timestamptz', 'pg_catalog.timestamp']::pg_catalog.regtype[]) THEN
+                RAISE EXCEPTION 'column "%" of results set "%" has type %', column_name, view_text, column_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          DETAIL = 'Session times must be timestamp or timestamptz.', HINT = hint;
+            END IF;
+            -- times without time zone are read in the session's TimeZone
+            time_column := pg_catalog.format(
+                CASE WHEN column_type OPERATOR(pg_catalog.=) 'pg_catalog.timestamptz'::pg_catalog.regtype
+                     THEN 's.%I' ELSE 'CAST(s.%I AS pg_catalog.timestamptz)' END,
+                column_name);
+            IF column_name OPERATOR(pg_catalog.=) 'opened_at' THEN
+                opened_expr := time_column;
+            ELSE
+                answered_expr := time_column;
+            END IF;
+        ELSIF column_type OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.int8', 'pg_catalog.int4']::pg_catalog.regtype[]) THEN
+            RAISE EXCEPTION 'column "%" of results set "%" has type %', column_name, view_text, column_type
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = 'Ids in a results set must be bigint or integer.', HINT = hint;
+        END IF;
+    END LOOP;
+
+    response_expr := CASE WHEN calendar IS NULL
+        THEN pg_catalog.format('%s OPERATOR(pg_catalog.-) %s', answered_expr, opened_expr)
+        ELSE pg_catalog.format('session_stream.business_time($4, %s, %s)', opened_expr, answered_expr) END;
+    -- The statistics print as the responses do: as answered_at -
+    -- opened_at prints (justify_hours(): whole days, then under 24 hours),
+    -- or in hours as business_time() prints.  Either way, equal to what
+    -- percentile_cont() etc. give.
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'SELECT g.bucket_start, g.agent_id, g.sessions, g.answered,
+                g.sessions OPERATOR(pg_catalog.-) g.answered,
+                %6$s(g.stats[1]), %6$s(g.stats[2]), %6$s(g.stats[3]),
+                %6$s(g.stats[4]), %6$s(g.stats[5])
+           FROM (SELECT pg_catalog.date_bin($1, %1$s, $2) AS bucket_start,
+                        %2$s AS agent_id,
+                        pg_catalog.count(*) AS sessions,
+                        pg_catalog.count(%3$s) AS answered,
+                        session_stream._response_stats(%4$s) AS stats
+                   FROM %5$s s
+                  WHERE %1$s OPERATOR(pg_catalog.>=) $2
+                    AND %1$s OPERATOR(pg_catalog.<) $3
+                  GROUP BY 1, 2) g
+          ORDER BY 1, 2',
+        opened_expr,
+        CASE WHEN by_agent THEN pg_catalog.format('CAST(s.%I AS pg_catalog.int8)', agent_column)
+             ELSE 'CAST(NULL AS pg_catalog.int8)' END,
+        answered_expr, response_expr, view_text,
+        CASE WHEN calendar IS NULL THEN 'pg_catalog.justify_hours' ELSE '' END)
+        USING bucket, since, until, calendar;
+END
+$$;
+COMMENT ON FUNCTION session_stream.response_times(regclass, timestamptz, timestamptz, interval, boolean, text) IS
+    'First-response times of the sessions opened in [since, until) per bucket (and agent): counts, p50, p90, p99 (as percentile_cont), mean and max, in business time by calendar';

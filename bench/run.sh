@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run on one throwaway cluster.
 #
-#   bench/run.sh [realtime] [consume]  (DURATION=20 ROUNDS=3 CLIENTS=8)
+#   bench/run.sh [realtime] [consume] [backlog] [feed] [reports]
+#                (DURATION=20 ROUNDS=3 CLIENTS=8)
 #
 # realtime: the seeds' insert workload into tbl(a, b, ts, direct),
 #   (a) plain insert, (b) session_stream's C trigger in pair mode,
@@ -14,6 +15,11 @@
 # consume: 1M messages consumed by the seeds' read-and-burn method and by
 #   consume_window(); then insert tps with and without deferred mode's
 #   additions to the source table.
+# reports: response_times() against the same reports written by hand in
+#   SQL (percentile_cont(), avg(), max(), date_bin(), GROUP BY) over 3M
+#   sessions of a results set: by day, by day and responder, by day in
+#   business time; first each pair's rows compared, then ROUNDS
+#   interleaved rounds of the six queries, each after a CHECKPOINT.
 # backlog: 10M messages waiting (BACKLOG=), caught up by repeated
 #   consume_window(max_messages => 1M); time and peak memory per call.
 # feed: the seeds' upsert workload into feed(id, c1..c12), 10M ids,
@@ -249,6 +255,43 @@ feed_end_to_end() {
     row "alerting upserts committed (tps)" "$sent" ""
     row "alerts printed by session_stream_listen" "$lines" ""
     row "alerts/s delivered end to end" "$(awk -v n="$lines" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')" ""
+}
+
+# reports: 3M sessions written into a results set (bench/reports_setup.sql,
+# which also keeps the hand-written reports as views); each
+# response_times() report against its hand-written twin, first their rows
+# (0 differences expected), then their times: the six queries in turn,
+# ROUNDS times, each after a CHECKPOINT; every run printed.
+reports() {
+    local variant
+    local variants="hand_day fn_day hand_agent fn_agent hand_calendar fn_calendar"
+    sql -q -f "$bench_dir/reports_setup.sql" >/dev/null
+    sql -c 'CHECKPOINT'
+    echo
+    echo "reports over 3M sessions (1M customers x 3, 100 agents, 30 days), response_times() against the same report by hand:"
+    sql -q -f "$bench_dir/reports_check.sql"
+    RUNS=()
+    MEDIAN=()
+    for _ in $(seq "$ROUNDS"); do
+        for variant in $variants; do
+            sql -c CHECKPOINT
+            RUNS[$variant]+="$(elapsed_ms "reports_$variant.sql") "
+        done
+    done
+    for variant in $variants; do
+        MEDIAN[$variant]=$(echo "${RUNS[$variant]}" | median)
+    done
+    echo "ms: median of $ROUNDS rounds; x: the hand-written query's time over response_times()'s (of the medians; paired: median of the rounds' own)"
+    printf '%-32s %10s %10s %7s %7s\n' "report" "by hand" "function" "x" "paired"
+    reports_row() {
+        printf '%-32s %10s %10s %7s %7s\n' "$1" "${MEDIAN[hand_$2]}" "${MEDIAN[fn_$2]}" \
+            "$(ratio "${MEDIAN[hand_$2]}" "${MEDIAN[fn_$2]}")" "$(paired_ratio "hand_$2" "fn_$2")"
+    }
+    reports_row "by day" day
+    reports_row "by day and responder" agent
+    reports_row "by day in business time" calendar
+    # shellcheck disable=SC2086 # one word per variant
+    print_runs $variants
 }
 
 # backlog: BACKLOG messages (default 10M, 100 agents x 1M customers) wait

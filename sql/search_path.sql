@@ -2,8 +2,9 @@
 -- look-alike functions and operators, each raising an error if called.
 -- CREATE EXTENSION, the realtime trigger, create_results(), consume_window(),
 -- the monitoring view, purging, watch(), rule compilation, the calendar
--- tables' checks and business_time() / business_deadline() must work as
--- without them and never call them.  (Checks run after RESET search_path.)
+-- tables' checks, business_time() / business_deadline() and
+-- response_times() must work as without them and never call them.
+-- (Checks run after RESET search_path.)
 SET client_min_messages = warning;
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.trap() RETURNS boolean LANGUAGE plpgsql
@@ -86,6 +87,13 @@ SELECT session_stream.business_time('office', '2024-01-01 00:00+01', '2024-01-10
        session_stream.business_deadline('office', '2024-01-08 16:00+01', '2 hours');
 UPDATE session_stream.business_hours SET opens = '11:00' WHERE isodow = 2;
 SELECT session_stream.business_deadline('office', '2024-01-08 16:00+01', '2 hours');
+
+-- response_times(): its checks and its query, over both modes' results,
+-- around the clock and by calendar
+SELECT * FROM session_stream.response_times('session_stream.sessions',
+    '2024-01-01', '2024-01-02', by_agent => true);
+SELECT * FROM session_stream.response_times('public.hostile_pairs',
+    '2024-01-01', '2024-01-02', '1 hour', true, 'office');
 
 RESET search_path;
 SELECT customer_id, opened_at, responder_id, answered_at FROM session_stream.sessions;

@@ -5,7 +5,8 @@
 -- never dumps extension members).
 --
 -- Covered: the version; every member (pg_describe_object); functions
--- (signature, defaults, body, options, ACL); member relations (kind,
+-- (signature, defaults, body, options, ACL); aggregates (their
+-- pg_aggregate row, volatility, parallel safety, ACL); member relations (kind,
 -- persistence, options, row security, ACL), their columns (order, type,
 -- NOT NULL, default, identity, generated, collation), view definitions,
 -- sequences' parameters, indexes, constraints, triggers with their enabled
@@ -34,6 +35,16 @@ WITH ext AS (
     SELECT 'function ' || pg_catalog.pg_get_functiondef(p.oid)
            || ' ACL ' || coalesce(p.proacl::text, 'default')
       FROM pg_catalog.pg_proc p
+      JOIN members m ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                    AND m.objid = p.oid
+     WHERE p.prokind <> 'a'
+    UNION ALL
+    -- pg_get_functiondef() refuses aggregates: their pg_aggregate row
+    SELECT pg_catalog.format('aggregate %s %s volatility %s parallel %s ACL %s',
+                  p.oid::pg_catalog.regprocedure, a::text, p.provolatile,
+                  p.proparallel, coalesce(p.proacl::text, 'default'))
+      FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
       JOIN members m ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                     AND m.objid = p.oid
     UNION ALL
