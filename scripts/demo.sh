@@ -60,6 +60,14 @@ SELECT count(*) AS answered_sessions,
        avg(answered_at - opened_at) AS avg_first_response
   FROM session_stream.sessions WHERE answered_at IS NOT NULL;
 
+\echo == Edits count: the reply to 1002 was logged with a wrong clock;
+\echo == fixing its time to 09:02:00 answers 1002 a minute sooner.
+UPDATE session_stream.messages SET sent_at = '2024-05-01 09:02:00'
+ WHERE customer_id = 1002 AND from_agent;
+SELECT customer_id, opened_at::time AS opened, responder_id AS responder,
+       answered_at::time AS answered, answered_at - opened_at AS first_response
+  FROM session_stream.sessions ORDER BY customer_id, opened_at;
+
 \echo
 \echo == Pair mode on your own table, tbl(a, b, ts, direct) as in the seeds.
 CREATE TABLE tbl (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
@@ -90,5 +98,20 @@ INSERT INTO feed VALUES (1, 1, 20), (2, 1, 30)
 INSERT INTO feed VALUES (2, 2, 12000)
     ON CONFLICT (id) DO UPDATE SET c1 = excluded.c1, c2 = excluded.c2;
 SELECT 'alert received above' AS note;
+
+\echo
+\echo == The report support teams are judged by: first responses per hour,
+\echo == median, p90 and the slowest, around the clock and in business hours
+\echo == (a calendar: UTC, Monday to Friday 09:00-17:00; 2024-05-01 is a Wednesday).
+SELECT bucket_start::time AS hour, sessions, answered, still_open, p50, p90, max
+  FROM session_stream.response_times('session_stream.sessions',
+                                     '2024-05-01 09:00', '2024-05-01 10:00', '1 hour');
+INSERT INTO session_stream.calendars VALUES ('office', 'UTC');
+INSERT INTO session_stream.business_hours
+SELECT 'office', d, '09:00', '17:00' FROM generate_series(1, 5) d;
+SELECT bucket_start::time AS hour, answered, p50, max
+  FROM session_stream.response_times('session_stream.sessions',
+                                     '2024-05-01 09:00', '2024-05-01 10:00', '1 hour',
+                                     calendar => 'office');
 SQL
 echo "== done; removing the throwaway server"
