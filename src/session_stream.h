@@ -405,17 +405,13 @@ extern void edits_forget_before(Oid source, int64 below);
  * ---------------------------------------------------------------------
  */
 
-/* delivery: bit flags, "both" is both bits */
-#define SS_DELIVER_NOTIFY	0x01
-#define SS_DELIVER_OUTBOX	0x02
-
 /* One enabled rule, ready to evaluate. */
 typedef struct SSRule
 {
 	int64		rule_id;
 	char	   *name;
 	char	   *channel;
-	int			delivery;		/* SS_DELIVER_* bits */
+	int			delivery;		/* SS_DELIVER_* bits (notify.c) */
 	bool		edge;			/* on_update = 'edge' */
 	ExprState  *qual;			/* the condition over the scan tuple */
 } SSRule;
@@ -440,11 +436,31 @@ extern SSRuleSet *rules_lookup(Relation source);
 extern void rules_release_retired(void);
 
 /* ---------------------------------------------------------------------
- * notify.c: alert JSON, NOTIFY or outbox, the 8000-byte fallback
+ * notify.c: NOTIFY or outbox, the 8000-byte fallback; feed rule alert JSON
  * ---------------------------------------------------------------------
  */
+
+/* delivery: bit flags, "both" is both bits */
+#define SS_DELIVER_NOTIFY	0x01
+#define SS_DELIVER_OUTBOX	0x02
+
+/* Who sends an alert, and how it goes. */
+typedef struct SSAlertRoute
+{
+	const char *kind;			/* the JSON key naming the sender: "rule" or
+								 * "policy" */
+	const char *name;			/* the rule's or policy's name */
+	const char *channel;
+	int			delivery;		/* SS_DELIVER_* bits */
+} SSAlertRoute;
+
+extern void notify_deliver(const SSAlertRoute *route, const char *alert,
+						   int len);
 extern void notify_alert(const SSRuleSet *set, const SSRule *rule,
 						 const char *op, TupleTableSlot *row);
+extern int	notify_parse_delivery(const char *delivery);
+extern void notify_check_route(const char *what, const char *name,
+							   const char *channel, const char *delivery);
 
 /* ---------------------------------------------------------------------
  * calendar.c: business-hours calendars, cached per backend
