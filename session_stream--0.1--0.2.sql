@@ -224,3 +224,56 @@ AS 'MODULE_PATHNAME', 'ss_business_deadline'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION session_stream.business_deadline(text, timestamptz, interval) IS
     'First instant by which target of business time has passed since since; NULL if the calendar has no hours';
+
+-- ====================================================================
+-- SLA alerts: policies saying how soon a results set's sessions must be
+-- answered, and check_slas(), which raises an alert for every session
+-- that misses a policy's deadline.  See README.md, "SLA alerts", and
+-- src/slas.c.
+-- ====================================================================
+
+-- A policy: a session of results is due target after it opened (of
+-- business time when a calendar is named); covers_from says from when:
+-- sessions answered before it raise nothing.  Written by the results
+-- set's owner (check_sla_policy() enforces that), so open to every role.
+CREATE TABLE session_stream.sla_policies (
+    policy_id   bigserial   PRIMARY KEY,
+    name        text        NOT NULL,
+    results     regclass    NOT NULL DEFAULT 'session_stream.sessions',
+    target      interval    NOT NULL,
+    calendar    text,                   -- NULL: around the clock
+    channel     text        NOT NULL DEFAULT 'session_stream_alerts',
+    delivery    text        NOT NULL DEFAULT 'notify',   -- notify | outbox | both
+    enabled     boolean     NOT NULL DEFAULT true,
+    covers_from timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT sla_policies_name_key UNIQUE (name)
+);
+COMMENT ON TABLE session_stream.sla_policies IS
+    'SLA policies: every session of results not answered within target (business time of calendar) raises one alert';
+GRANT SELECT, INSERT, UPDATE, DELETE ON session_stream.sla_policies TO PUBLIC;
+GRANT USAGE ON SEQUENCE session_stream.sla_policies_policy_id_seq TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_policies', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_policies_policy_id_seq', '');
+
+-- Writing a policy checks it: the results set's owner, a results set, a
+-- positive target, a known calendar, a delivery and a channel NOTIFY
+-- accepts; a policy moved to other results or enabled again covers
+-- sessions from then on.
+CREATE FUNCTION session_stream.check_sla_policy()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_check_sla_policy'
+LANGUAGE C;
+CREATE TRIGGER check_sla_policy
+    BEFORE INSERT OR UPDATE OR DELETE ON session_stream.sla_policies
+    FOR EACH ROW EXECUTE FUNCTION session_stream.check_sla_policy();
+
+-- Any change to the policies drops every backend's cached policies.
+CREATE FUNCTION session_stream.invalidate_sla_policies()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_invalidate_sla_policies'
+LANGUAGE C;
+CREATE TRIGGER invalidate_sla_policies
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON session_stream.sla_policies
+    FOR EACH STATEMENT EXECUTE FUNCTION session_stream.invalidate_sla_policies();
+

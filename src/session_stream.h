@@ -478,4 +478,23 @@ extern bool calendar_deadline(SSCalendar *calendar, TimestampTz since,
 							  int64 target, TimestampTz *deadline);
 extern void calendar_release_retired(void);
 
+/* ---------------------------------------------------------------------
+ * sla_policies.c: session_stream.sla_policies, checked when written
+ * ---------------------------------------------------------------------
+ */
+
+/* A results set as SLA policies see it. */
+typedef struct SSSlaResultsSet
+{
+	Oid			view;			/* NAME, what a policy names */
+	char	   *name;			/* "schema.name", for alerts */
+	Oid			owner;
+	SSMode		mode;
+	Oid			latest;			/* NAME_latest */
+	Oid			closed;			/* NAME_closed */
+} SSSlaResultsSet;
+
+extern void sla_policies_results_set(Oid view, SSSlaResultsSet *out);
+extern int64 sla_policies_target_usecs(const Interval *target);
+
 #endif							/* SESSION_STREAM_H */
