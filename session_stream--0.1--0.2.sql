@@ -277,3 +277,64 @@ CREATE TRIGGER invalidate_sla_policies
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON session_stream.sla_policies
     FOR EACH STATEMENT EXECUTE FUNCTION session_stream.invalidate_sla_policies();
 
+-- Sessions that may miss a policy: the writers of a results set queue
+-- each session that opens, and each answered later than a policy's
+-- target (src/sla_policies.c); check_slas() queues a policy's sessions
+-- when it starts the policy, and takes each row when due.  due is
+-- opened_at + target, never after the deadline.  Not dumped: after a
+-- restore, check_slas() starts every policy again.
+CREATE TABLE session_stream.sla_pending (
+    policy_id   bigint      NOT NULL,
+    results     regclass    NOT NULL,
+    customer_id bigint      NOT NULL,
+    agent_id    bigint,                 -- pair mode: the pair's agent
+    opened_at   timestamptz NOT NULL,
+    due         timestamptz NOT NULL
+);
+CREATE INDEX sla_pending_due_idx ON session_stream.sla_pending (due);
+
+-- The policies check_slas() has started, as they were then: one whose
+-- results, target or covers_from changed since is started again.
+CREATE TABLE session_stream.sla_starts (
+    policy_id   bigint      PRIMARY KEY,
+    results     regclass    NOT NULL,
+    target      interval    NOT NULL,
+    covers_from timestamptz NOT NULL,
+    started_at  timestamptz NOT NULL
+);
+
+-- Every session that missed a policy, once: the alert check_slas() sent.
+-- A session is (results, customer_id, agent_id, opened_at).
+CREATE TABLE session_stream.sla_misses (
+    policy_id    bigint      NOT NULL,
+    results      regclass    NOT NULL,
+    customer_id  bigint      NOT NULL,
+    agent_id     bigint,                -- pair mode: the pair's agent
+    opened_at    timestamptz NOT NULL,
+    event        text        NOT NULL,  -- breached | answered_late
+    deadline     timestamptz NOT NULL,
+    answered_at  timestamptz,           -- answered_late: when
+    responder_id bigint,                -- answered_late in customer mode: who
+    raised_at    timestamptz NOT NULL
+);
+COMMENT ON TABLE session_stream.sla_misses IS
+    'Sessions that missed an SLA policy, one row each: breached (seen open after the deadline) or answered_late';
+-- exactly once: a session's alert is raised by whoever inserts this row
+CREATE UNIQUE INDEX sla_misses_session_idx ON session_stream.sla_misses
+    (policy_id, results, customer_id, (COALESCE(agent_id, 0)), opened_at);
+CREATE INDEX sla_misses_raised_at_idx ON session_stream.sla_misses (raised_at);
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_misses', '');
+
+-- For every enabled policy, alert on every session that missed its
+-- deadline since the previous call; returns the number of alerts.  Run
+-- it from cron.  It works with the extension owner's rights (it reads
+-- every results set a policy names); EXECUTE is granted to no one else
+-- until the owner grants it.
+CREATE FUNCTION session_stream.check_slas()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ss_check_slas'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION session_stream.check_slas() FROM PUBLIC;
+COMMENT ON FUNCTION session_stream.check_slas() IS
+    'Raise one alert per session and SLA policy for every session that missed the policy''s deadline; returns the number raised';

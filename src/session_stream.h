@@ -104,6 +104,9 @@ typedef enum SSStep
 
 typedef void (*SSSessionSink) (const SSSession *session, void *arg);
 
+/* sla_policies.c: what a writer queues for SLA checks (defined there) */
+typedef struct SSSlaQueue SSSlaQueue;
+
 /*
  * Event-time order of two messages: sent_at, then customer before agent,
  * then lower agent id first.  Messages equal in all three are
@@ -271,6 +274,9 @@ typedef struct SSResults
 	EPQState	epqstate;
 	SSTableWriter closed_writer;
 	SSTableWriter latest_writer;
+
+	/* sessions SLA policies may see missed go here; NULL if none covers */
+	SSSlaQueue *sla;
 } SSResults;
 
 /*
@@ -496,5 +502,40 @@ typedef struct SSSlaResultsSet
 
 extern void sla_policies_results_set(Oid view, SSSlaResultsSet *out);
 extern int64 sla_policies_target_usecs(const Interval *target);
+
+/* An enabled policy as the writers of its results set see it. */
+typedef struct SSSlaTarget
+{
+	int64		policy_id;
+	int64		target;			/* microseconds */
+	TimestampTz covers_from;
+} SSSlaTarget;
+
+/*
+ * What a writer of a results set queues in session_stream.sla_pending for
+ * check_slas(): set up by results_open(), NULL when no policy covers it.
+ */
+struct SSSlaQueue
+{
+	Oid			results;		/* the view */
+	SSMode		mode;
+	int			ntargets;
+	SSSlaTarget *targets;
+
+	/* sla_pending, opened on the first row queued */
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	AttrNumber	policy_attnum;
+	AttrNumber	results_attnum;
+	AttrNumber	customer_attnum;
+	AttrNumber	agent_attnum;
+	AttrNumber	opened_attnum;
+	AttrNumber	due_attnum;
+};
+
+extern SSSlaQueue *sla_policies_queue_for(Oid results, SSMode mode);
+extern void sla_policies_queue_session(SSSlaQueue *queue, EState *estate,
+									   const SSSession *session);
+extern void sla_policies_queue_close(SSSlaQueue *queue);
 
 #endif							/* SESSION_STREAM_H */

@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * sla_policies.c
- *	  session_stream.sla_policies: checking a policy when it is written.
+ *	  session_stream.sla_policies: checking a policy when it is written,
+ *	  and what the writers of a results set do for the policies on it:
+ *	  queue each session that may miss a deadline for check_slas()
+ *	  (src/slas.c tells the whole design).
  *
  * A policy says that a session of a results set is due `target` after it
  * opened, counted in business time when it names a calendar:
@@ -19,6 +22,33 @@
  * policy moved to another results set, or enabled again, starts anew: the
  * trigger sets covers_from to now() unless the same UPDATE sets it.
  *
+ * The writers' side.  track_sessions() and consume_window() write sessions
+ * through results.c, which asks here, once per results_open(), for the
+ * enabled policies on the results set (sla_policies_queue_for(); NULL, the
+ * common case, when there are none).  For each session written it then
+ * calls sla_policies_queue_session(), which adds a row to
+ * session_stream.sla_pending for each policy the session may miss:
+ *
+ *	  an open session				always (it may stay open past its deadline)
+ *	  an answered one				only if answered_at - opened_at > target
+ *									and answered_at >= covers_from
+ *
+ * with due = opened_at + target.  A deadline is never earlier than that
+ * (business time passes no faster than real time), so the writer needs no
+ * calendar, cannot fail on one, and pays one heap and one index insert per
+ * queued session; check_slas() computes the exact deadline when the row is
+ * due.  Sessions answered in time, the vast majority, are never queued
+ * when they close.
+ *
+ * The policies are cached per backend in a hash by results set.  The
+ * statement trigger invalidate_sla_policies() sends a relcache
+ * invalidation for sla_policies on any change (as invalidate_feed_rules()
+ * does); the callback marks every entry invalid.  A writer sees a new
+ * policy once it takes a lock on the results tables after the policy
+ * committed (lock acquisition processes invalidations); one that held its
+ * locks from before may still write sessions without queueing them, which
+ * is why check_slas() starts a policy under a SHARE lock (see slas.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_stream.h"
@@ -26,16 +56,22 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "commands/trigger.h"
+#include "common/int.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(ss_check_sla_policy);
@@ -391,3 +427,222 @@ ss_invalidate_sla_policies(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* ---------------------------------------------------------------------
+ * The writers' side: the enabled policies, cached per backend, and the
+ * queue rows for check_slas()
+ * ---------------------------------------------------------------------
+ */
+
+/* One enabled policy as writers need it. */
+typedef struct CachedPolicy
+{
+	Oid			results;
+	SSSlaTarget target;
+} CachedPolicy;
+
+static bool cache_valid = false;
+static bool cache_callback_registered = false;
+static uint64 invalidations = 0;	/* bumped by every relevant callback */
+static Oid	policies_relid = InvalidOid;	/* as of the last build */
+static Oid	pending_relid = InvalidOid;
+static int	ncached = 0;
+static CachedPolicy *cached = NULL; /* in CacheMemoryContext */
+
+static void
+invalidate_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == policies_relid || relid == pending_relid)
+	{
+		cache_valid = false;
+		invalidations++;
+	}
+}
+
+/*
+ * Read the enabled policies with a fresh snapshot (the cache outlives the
+ * caller's).  In a database still at 0.1 there are none.
+ */
+static void
+build_cache(void)
+{
+	Oid			nspid = get_namespace_oid(SS_SCHEMA, true);
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	CachedPolicy *policies = NULL;
+	int			n = 0;
+	int			allocated = 0;
+
+	if (!cache_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(invalidate_callback, (Datum) 0);
+		cache_callback_registered = true;
+	}
+	policies_relid = OidIsValid(nspid)
+		? get_relname_relid(SS_POLICIES_TABLE, nspid) : InvalidOid;
+	pending_relid = OidIsValid(nspid)
+		? get_relname_relid("sla_pending", nspid) : InvalidOid;
+	if (OidIsValid(policies_relid) && OidIsValid(pending_relid))
+	{
+		rel = table_open(policies_relid, AccessShareLock);
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		slot = table_slot_create(rel, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		should_free;
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+			PolicyRow	row;
+			int64		target;
+
+			read_policy_row(tuple, RelationGetDescr(rel), &row);
+			target = row.target != NULL ? sla_policies_target_usecs(row.target) : -1;
+			if (row.enabled && OidIsValid(row.results) && target > 0 &&
+				row.has_covers_from)
+			{
+				if (n == allocated)
+				{
+					allocated = allocated == 0 ? 8 : allocated * 2;
+					policies = policies == NULL
+						? MemoryContextAlloc(CacheMemoryContext,
+											 allocated * sizeof(CachedPolicy))
+						: repalloc(policies, allocated * sizeof(CachedPolicy));
+				}
+				policies[n].results = row.results;
+				policies[n].target.policy_id = row.policy_id;
+				policies[n].target.target = target;
+				policies[n].target.covers_from = row.covers_from;
+				n++;
+			}
+			if (should_free)
+				heap_freetuple(tuple);
+		}
+		ExecDropSingleTupleTableSlot(slot);
+		table_endscan(scan);
+		UnregisterSnapshot(snapshot);
+		table_close(rel, AccessShareLock);
+	}
+	if (cached != NULL)
+		pfree(cached);
+	cached = policies;
+	ncached = n;
+}
+
+/*
+ * What writers of results set `results` (in `mode`) queue, or NULL when no
+ * enabled policy covers it.  Call it once the results tables are locked:
+ * taking those locks has processed the invalidations of policies
+ * committed before.  The result lives in the caller's memory context.
+ */
+SSSlaQueue *
+sla_policies_queue_for(Oid results, SSMode mode)
+{
+	SSSlaQueue *queue = NULL;
+	int			i;
+
+	if (!cache_valid)
+	{
+		uint64		before = invalidations;
+
+		/*
+		 * An invalidation arriving while we read (table locks accept them)
+		 * leaves the new list in use for this call but marks it for
+		 * another rebuild.
+		 */
+		build_cache();
+		cache_valid = (invalidations == before);
+	}
+	for (i = 0; i < ncached; i++)
+	{
+		if (cached[i].results != results)
+			continue;
+		if (queue == NULL)
+		{
+			queue = palloc0(sizeof(SSSlaQueue));
+			queue->results = results;
+			queue->mode = mode;
+			queue->targets = palloc(ncached * sizeof(SSSlaTarget));
+		}
+		queue->targets[queue->ntargets++] = cached[i].target;
+	}
+	return queue;
+}
+
+/* Open sla_pending for inserts in the writer's executor state. */
+static void
+open_pending(SSSlaQueue *queue)
+{
+	Relation	rel = table_open(pending_relid, RowExclusiveLock);
+
+	queue->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(queue->rri, rel, 0, NULL, 0);
+	ExecOpenIndices(queue->rri, false);
+	queue->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	queue->policy_attnum = ss_extension_attnum(RelationGetDescr(rel), "sla_pending", "policy_id");
+	queue->results_attnum = ss_extension_attnum(RelationGetDescr(rel), "sla_pending", "results");
+	queue->customer_attnum = ss_extension_attnum(RelationGetDescr(rel), "sla_pending", "customer_id");
+	queue->agent_attnum = ss_extension_attnum(RelationGetDescr(rel), "sla_pending", "agent_id");
+	queue->opened_attnum = ss_extension_attnum(RelationGetDescr(rel), "sla_pending", "opened_at");
+	queue->due_attnum = ss_extension_attnum(RelationGetDescr(rel), "sla_pending", "due");
+}
+
+static void
+set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value, bool isnull)
+{
+	slot->tts_values[attnum - 1] = value;
+	slot->tts_isnull[attnum - 1] = isnull;
+}
+
+/*
+ * A session was written to the results set: queue it for each policy it
+ * may miss (see the header comment).  estate is the writer's.
+ */
+void
+sla_policies_queue_session(SSSlaQueue *queue, EState *estate,
+						   const SSSession *session)
+{
+	int			i;
+
+	for (i = 0; i < queue->ntargets; i++)
+	{
+		const SSSlaTarget *t = &queue->targets[i];
+		TupleTableSlot *slot;
+		TimestampTz due;
+
+		if (!session->is_open &&
+			(session->answered_at < t->covers_from ||
+			 session->answered_at - session->opened_at <= t->target))
+			continue;			/* answered in time, or before the policy */
+		if (pg_add_s64_overflow(session->opened_at, t->target, &due) ||
+			!IS_VALID_TIMESTAMP(due))
+			continue;			/* no deadline that far ahead */
+
+		if (queue->rri == NULL)
+			open_pending(queue);
+		slot = queue->slot;
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
+		set_column(slot, queue->policy_attnum, Int64GetDatum(t->policy_id), false);
+		set_column(slot, queue->results_attnum, ObjectIdGetDatum(queue->results), false);
+		set_column(slot, queue->customer_attnum, Int64GetDatum(session->customer_id), false);
+		set_column(slot, queue->agent_attnum, Int64GetDatum(session->agent_id),
+				   queue->mode != SS_MODE_PAIR);
+		set_column(slot, queue->opened_attnum, TimestampTzGetDatum(session->opened_at), false);
+		set_column(slot, queue->due_attnum, TimestampTzGetDatum(due), false);
+		ExecStoreVirtualTuple(slot);
+		ExecSimpleRelationInsert(queue->rri, estate, slot);
+	}
+}
+
+/* The writer is done (before its executor state goes). */
+void
+sla_policies_queue_close(SSSlaQueue *queue)
+{
+	if (queue->rri == NULL)
+		return;
+	ExecCloseIndices(queue->rri);
+	ExecDropSingleTupleTableSlot(queue->slot);
+	table_close(queue->rri->ri_RelationDesc, NoLock);
+	queue->rri = NULL;
+}
