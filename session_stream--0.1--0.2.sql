@@ -322,7 +322,6 @@ COMMENT ON TABLE session_stream.sla_misses IS
 -- exactly once: a session's alert is raised by whoever inserts this row
 CREATE UNIQUE INDEX sla_misses_session_idx ON session_stream.sla_misses
     (policy_id, results, customer_id, (COALESCE(agent_id, 0)), opened_at);
-CREATE INDEX sla_misses_raised_at_idx ON session_stream.sla_misses (raised_at);
 SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_misses', '');
 
 -- For every enabled policy, alert on every session that missed its

@@ -109,6 +109,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -119,7 +120,7 @@
 PG_FUNCTION_INFO_V1(ss_check_slas);
 
 /* Due rows taken from the queue at a time. */
-#define SS_SLA_BATCH 10000
+#define SS_SLA_BATCH 100000
 
 /* field4 of the advisory lock serialising the start of one policy */
 #define SS_SLA_LOCK_CLASS 0x534C
@@ -583,6 +584,7 @@ judge(const Policy *p, DueRow **rows, int n, TimestampTz now)
 	Datum		values[8];
 	bool		pair = p->rs.mode == SS_MODE_PAIR;
 	int			raised;
+	int			guc_level;
 	int			i;
 
 	if (n == 0)
@@ -593,6 +595,16 @@ judge(const Policy *p, DueRow **rows, int n, TimestampTz now)
 	values[6] = TimestampTzGetDatum(now);
 	values[7] = TimestampTzGetDatum(p->covers_from);
 
+	/*
+	 * Each row is one probe of each results table's primary key: what the
+	 * call costs grows with the rows, not with the tables, as a hash or
+	 * merge join reading them whole would make it.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	raised = run(psprintf(
 						  "WITH raised AS ("
 						  " INSERT INTO session_stream.sla_misses AS m"
@@ -632,6 +644,7 @@ judge(const Policy *p, DueRow **rows, int n, TimestampTz now)
 						  p->closed_name,
 						  pair ? "AND c.agent_id OPERATOR(pg_catalog.=) d.agent_id" : ""),
 				 8, types, values, NULL, InvalidSnapshot, SPI_OK_SELECT);
+	AtEOXact_GUC(true, guc_level);
 	for (i = 0; i < raised; i++)
 		deliver(p, i);
 	return raised;
