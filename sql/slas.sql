@@ -251,6 +251,13 @@ SELECT payload->>'policy' AS policy, payload->>'event' AS event,
        payload->>'customer_id' AS customer_id
   FROM taken();
 
+-- forget_customer() erases the customer's SLA records with its sessions
+SELECT (SELECT count(*) FROM session_stream.sla_misses WHERE customer_id = 3) AS misses_of_3,
+       (SELECT count(*) FROM session_stream.sla_pending WHERE customer_id = 8) AS queued_for_8;
+SELECT session_stream.forget_customer(3, 'rt_msgs'), session_stream.forget_customer(8, 'rt_msgs');
+SELECT (SELECT count(*) FROM session_stream.sla_misses WHERE customer_id = 3) AS misses_of_3,
+       (SELECT count(*) FROM session_stream.sla_pending WHERE customer_id = 8) AS queued_for_8;
+
 DELETE FROM session_stream.sla_policies;
 TRUNCATE session_stream.sla_misses, session_stream.sla_pending;
 
