@@ -47,7 +47,8 @@
  * policy once it takes a lock on the results tables after the policy
  * committed (lock acquisition processes invalidations); one that held its
  * locks from before may still write sessions without queueing them, which
- * is why check_slas() starts a policy under a SHARE lock (see slas.c).
+ * is why check_slas() waits for the writers running when it starts a
+ * policy before it queues what they wrote (see slas.c).
  *
  *-------------------------------------------------------------------------
  */

@@ -57,13 +57,14 @@
  * covers_from changed, as sla_starts tells) must also cover what was
  * written before the writers knew about it: the sessions open now, and
  * those answered late since covers_from.  check_slas() queues them in one
- * pass over NAME_latest and NAME_closed, under a SHARE lock on both: a
- * writer that took its locks before the policy committed may still be
- * writing without queueing (its cache is stale until it takes a new
- * lock), and the SHARE lock waits for it and keeps new writers out until
- * the call commits; the pass reads with a snapshot taken after the lock.
- * That costs one scan of the results set per policy change, and holds
- * its writers for the length of the scan.  After a restore (the queue and
+ * pass over NAME_latest and NAME_closed, with a snapshot taken once the
+ * writers running at that moment are done (WaitForLockers(), as CREATE
+ * INDEX CONCURRENTLY waits): a writer that took its locks before the
+ * policy committed may still be writing without queueing (its cache is
+ * stale until it takes a new lock), while every later writer takes its
+ * locks after the policy committed, so it knows the policy and queues for
+ * itself.  New writers are never held up.  That costs one scan of the
+ * results set per policy change.  After a restore (the queue and
  * sla_starts are not dumped) every policy is started again; sla_misses is
  * dumped, so nothing is raised twice.
  *
@@ -323,13 +324,15 @@ prepare_policy(Policy *p)
 
 /*
  * Start a policy: queue the sessions open now and those answered late
- * since covers_from, under a SHARE lock on the results tables (see the
- * header comment), and record the start.
+ * since covers_from, once the writers that may not know the policy are
+ * done (see the header comment), and record the start.
  */
 static void
 start_policy(Policy *p)
 {
 	LOCKTAG		tag;
+	LOCKTAG		latest_tag;
+	LOCKTAG		closed_tag;
 	Snapshot	snapshot;
 	Oid			types[4] = {INT8OID, REGCLASSOID, INTERVALOID, TIMESTAMPTZOID};
 	Datum		values[4];
@@ -339,8 +342,15 @@ start_policy(Policy *p)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (p->policy_id >> 32),
 						 (uint32) p->policy_id, SS_SLA_LOCK_CLASS);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	LockRelationOid(p->rs.latest, ShareLock);
-	LockRelationOid(p->rs.closed, ShareLock);
+
+	/*
+	 * Wait out the writers of the results set that are running now: one of
+	 * them may not know the policy.  Those that come later take their locks
+	 * after the policy committed, and know it.
+	 */
+	SET_LOCKTAG_RELATION(latest_tag, MyDatabaseId, p->rs.latest);
+	SET_LOCKTAG_RELATION(closed_tag, MyDatabaseId, p->rs.closed);
+	WaitForLockersMultiple(list_make2(&latest_tag, &closed_tag), ShareLock, false);
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
