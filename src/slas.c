@@ -460,6 +460,7 @@ take_due(TimestampTz now, ArrayType *skipped, TimestampTz *from, int *count)
 		if (due > *from)
 			*from = due;
 	}
+	SPI_freetuptable(SPI_tuptable);
 	*count = n;
 	return rows;
 }
@@ -513,6 +514,20 @@ rows_as_arrays(DueRow **rows, int n, Datum *values)
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[3] = PointerGetDatum(construct_array(deadlines, n, TIMESTAMPTZOID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	pfree(customers);
+	pfree(agents);
+	pfree(agent_nulls);
+	pfree(opened);
+	pfree(deadlines);
+}
+
+static void
+free_arrays(Datum *values)
+{
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		pfree(DatumGetPointer(values[i]));
 }
 
 /* Rows whose deadline is still ahead go back, due at the deadline. */
@@ -535,6 +550,7 @@ requeue(const Policy *p, DueRow **rows, int n)
 		"                   pg_catalog.unnest($5), pg_catalog.unnest($6))"
 		"        AS d(customer_id, agent_id, opened_at, due)",
 		6, types, values, NULL, InvalidSnapshot, SPI_OK_INSERT);
+	free_arrays(&values[2]);
 }
 
 static void
@@ -595,6 +611,7 @@ judge(const Policy *p, DueRow **rows, int n, TimestampTz now)
 	bool		pair = p->rs.mode == SS_MODE_PAIR;
 	int			raised;
 	int			guc_level;
+	MemoryContext alert_context;
 	int			i;
 
 	if (n == 0)
@@ -655,8 +672,22 @@ judge(const Policy *p, DueRow **rows, int n, TimestampTz now)
 						  pair ? "AND c.agent_id OPERATOR(pg_catalog.=) d.agent_id" : ""),
 				 8, types, values, NULL, InvalidSnapshot, SPI_OK_SELECT);
 	AtEOXact_GUC(true, guc_level);
+	free_arrays(&values[2]);
+
+	/* an alert's JSON, outbox row and so on are freed after it is sent */
+	alert_context = AllocSetContextCreate(CurrentMemoryContext,
+										  "check_slas alert",
+										  ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < raised; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(alert_context);
+
 		deliver(p, i);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(alert_context);
+	}
+	MemoryContextDelete(alert_context);
+	SPI_freetuptable(SPI_tuptable);
 	return raised;
 }
 
@@ -671,6 +702,7 @@ check_rows(const Policy *p, DueRow *rows, int n, TimestampTz now)
 	DueRow	  **past = palloc(n * sizeof(DueRow *));
 	int			nlater = 0;
 	int			npast = 0;
+	int64		raised;
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -693,7 +725,10 @@ check_rows(const Policy *p, DueRow *rows, int n, TimestampTz now)
 			past[npast++] = row;
 	}
 	requeue(p, later, nlater);
-	return judge(p, past, npast, now);
+	raised = judge(p, past, npast, now);
+	pfree(later);
+	pfree(past);
+	return raised;
 }
 
 /* ---------------------------------------------------------------------
