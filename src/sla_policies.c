@@ -40,10 +40,10 @@
  * due.  Sessions answered in time, the vast majority, are never queued
  * when they close.
  *
- * The policies are cached per backend in a hash by results set.  The
+ * Each backend caches the enabled policies (a short list).  The
  * statement trigger invalidate_sla_policies() sends a relcache
  * invalidation for sla_policies on any change (as invalidate_feed_rules()
- * does); the callback marks every entry invalid.  A writer sees a new
+ * does); the callback marks the list invalid.  A writer sees a new
  * policy once it takes a lock on the results tables after the policy
  * committed (lock acquisition processes invalidations); one that held its
  * locks from before may still write sessions without queueing them, which
@@ -68,7 +68,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -549,10 +548,13 @@ sla_policies_queue_for(Oid results, SSMode mode)
 		/*
 		 * An invalidation arriving while we read (table locks accept them)
 		 * leaves the new list in use for this call but marks it for
-		 * another rebuild.
+		 * another rebuild.  A database still at 0.1 has no policies table
+		 * yet: look again next time, as ALTER EXTENSION UPDATE sends no
+		 * invalidation we would recognise.
 		 */
 		build_cache();
-		cache_valid = (invalidations == before);
+		cache_valid = (invalidations == before) && OidIsValid(policies_relid) &&
+			OidIsValid(pending_relid);
 	}
 	for (i = 0; i < ncached; i++)
 	{

@@ -165,8 +165,8 @@ typedef struct DueRow
  */
 
 /*
- * Run a statement; with a snapshot, as of that snapshot (a policy's
- * start reads what was committed before its lock, whatever the isolation
+ * Run a statement; with a snapshot, as of that snapshot (a policy's start
+ * reads what the writers it waited for committed, whatever the isolation
  * level).
  */
 static int
