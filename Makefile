@@ -25,16 +25,18 @@ OBJS = \
 	src/notify.o \
 	src/calendar.o \
 	src/business_time.o \
-	src/reports.o
+	src/reports.o \
+	src/sla_policies.o \
+	src/slas.o
 
 EXTENSION = session_stream
 DATA = session_stream--0.1.sql session_stream--0.1--0.2.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair realtime_probe realtime_edits trigger_errors consume consume_stats consume_edits consumer feed_rules feed_alerts calendar response_times search_path
+REGRESS = init realtime_customer realtime_pair realtime_probe realtime_edits trigger_errors consume consume_stats consume_edits consumer feed_rules feed_alerts calendar response_times slas search_path
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
-ISOLATION = same_key edit_race consume_race take_alerts feed_notify
+ISOLATION = same_key edit_race consume_race take_alerts feed_notify slas_race
 ISOLATION_OPTS = --temp-instance=tmp_isolation --temp-config=test/temp.conf
 
 TAP_TESTS = 1

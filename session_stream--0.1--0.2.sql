@@ -535,3 +535,116 @@ END
 $$;
 COMMENT ON FUNCTION session_stream.response_times(regclass, timestamptz, timestamptz, interval, boolean, text) IS
     'First-response times of the sessions opened in [since, until) per bucket (and agent): counts, p50, p90, p99 (as percentile_cont), mean and max, in business time by calendar';
+
+-- ====================================================================
+-- SLA alerts: policies saying how soon a results set's sessions must be
+-- answered, and check_slas(), which raises an alert for every session
+-- that misses a policy's deadline.  See README.md, "SLA alerts", and
+-- src/slas.c.
+-- ====================================================================
+
+-- A policy: a session of results is due target after it opened (of
+-- business time when a calendar is named); covers_from says from when:
+-- sessions answered before it raise nothing.  Written by the results
+-- set's owner (check_sla_policy() enforces that), so open to every role.
+CREATE TABLE session_stream.sla_policies (
+    policy_id   bigserial   PRIMARY KEY,
+    name        text        NOT NULL,
+    results     regclass    NOT NULL DEFAULT 'session_stream.sessions',
+    target      interval    NOT NULL,
+    calendar    text,                   -- NULL: around the clock
+    channel     text        NOT NULL DEFAULT 'session_stream_alerts',
+    delivery    text        NOT NULL DEFAULT 'notify',   -- notify | outbox | both
+    enabled     boolean     NOT NULL DEFAULT true,
+    covers_from timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT sla_policies_name_key UNIQUE (name)
+);
+COMMENT ON TABLE session_stream.sla_policies IS
+    'SLA policies: every session of results not answered within target (business time of calendar) raises one alert';
+GRANT SELECT, INSERT, UPDATE, DELETE ON session_stream.sla_policies TO PUBLIC;
+GRANT USAGE ON SEQUENCE session_stream.sla_policies_policy_id_seq TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_policies', '');
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_policies_policy_id_seq', '');
+
+-- Writing a policy checks it: the results set's owner, a results set, a
+-- positive target, a known calendar, a delivery and a channel NOTIFY
+-- accepts; a policy moved to other results or enabled again covers
+-- sessions from then on.
+CREATE FUNCTION session_stream.check_sla_policy()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_check_sla_policy'
+LANGUAGE C;
+CREATE TRIGGER check_sla_policy
+    BEFORE INSERT OR UPDATE OR DELETE ON session_stream.sla_policies
+    FOR EACH ROW EXECUTE FUNCTION session_stream.check_sla_policy();
+
+-- Any change to the policies drops every backend's cached policies.
+CREATE FUNCTION session_stream.invalidate_sla_policies()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_invalidate_sla_policies'
+LANGUAGE C;
+CREATE TRIGGER invalidate_sla_policies
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON session_stream.sla_policies
+    FOR EACH STATEMENT EXECUTE FUNCTION session_stream.invalidate_sla_policies();
+
+-- Sessions that may miss a policy: the writers of a results set queue
+-- each session that opens, and each answered later than a policy's
+-- target (src/sla_policies.c); check_slas() queues a policy's sessions
+-- when it starts the policy, and takes each row when due.  due is
+-- opened_at + target, never after the deadline.  Not dumped: after a
+-- restore, check_slas() starts every policy again.
+CREATE TABLE session_stream.sla_pending (
+    policy_id   bigint      NOT NULL,
+    results     regclass    NOT NULL,
+    customer_id bigint      NOT NULL,
+    agent_id    bigint,                 -- pair mode: the pair's agent
+    opened_at   timestamptz NOT NULL,
+    due         timestamptz NOT NULL
+);
+CREATE INDEX sla_pending_due_idx ON session_stream.sla_pending (due);
+
+-- The policies check_slas() has started, as they were then: one whose
+-- results, target or covers_from changed since is started again.
+CREATE TABLE session_stream.sla_starts (
+    policy_id   bigint      PRIMARY KEY,
+    results     regclass    NOT NULL,
+    target      interval    NOT NULL,
+    covers_from timestamptz NOT NULL,
+    started_at  timestamptz NOT NULL
+);
+
+-- Every session that missed a policy, once: the alert check_slas() sent.
+-- A session is (results, customer_id, agent_id, opened_at).
+CREATE TABLE session_stream.sla_misses (
+    policy_id    bigint      NOT NULL,
+    results      regclass    NOT NULL,
+    customer_id  bigint      NOT NULL,
+    agent_id     bigint,                -- pair mode: the pair's agent
+    opened_at    timestamptz NOT NULL,
+    event        text        NOT NULL,  -- breached | answered_late
+    deadline     timestamptz NOT NULL,
+    answered_at  timestamptz,           -- answered_late: when
+    responder_id bigint,                -- answered_late in customer mode: who
+    raised_at    timestamptz NOT NULL
+);
+COMMENT ON TABLE session_stream.sla_misses IS
+    'Sessions that missed an SLA policy, one row each: breached (seen open after the deadline) or answered_late';
+-- exactly once: a session's alert is raised by whoever inserts this row
+CREATE UNIQUE INDEX sla_misses_session_idx ON session_stream.sla_misses
+    (policy_id, results, customer_id, (COALESCE(agent_id, 0)), opened_at);
+SELECT pg_catalog.pg_extension_config_dump('session_stream.sla_misses', '');
+
+-- For every enabled policy, alert on every session that missed its
+-- deadline since the previous call; returns the number of alerts.  Run
+-- it from cron.  It works with the extension owner's rights (it reads
+-- every results set a policy names); EXECUTE is granted to no one else
+-- until the owner grants it.
+CREATE FUNCTION session_stream.check_slas()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ss_check_slas'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION session_stream.check_slas() FROM PUBLIC;
+COMMENT ON FUNCTION session_stream.check_slas() IS
+    'Raise one alert per session and SLA policy for every session that missed the policy''s deadline; returns the number raised';

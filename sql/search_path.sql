@@ -2,9 +2,9 @@
 -- look-alike functions and operators, each raising an error if called.
 -- CREATE EXTENSION, the realtime trigger, create_results(), consume_window(),
 -- the monitoring view, purging, watch(), rule compilation, the calendar
--- tables' checks, business_time() / business_deadline() and
--- response_times() must work as without them and never call them.
--- (Checks run after RESET search_path.)
+-- tables' checks, business_time() / business_deadline(), response_times(),
+-- SLA policies and check_slas() must work as without them and never call
+-- them.  (Checks run after RESET search_path.)
 SET client_min_messages = warning;
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.trap() RETURNS boolean LANGUAGE plpgsql
@@ -94,6 +94,20 @@ SELECT * FROM session_stream.response_times('session_stream.sessions',
     '2024-01-01', '2024-01-02', by_agent => true);
 SELECT * FROM session_stream.response_times('public.hostile_pairs',
     '2024-01-01', '2024-01-02', '1 hour', true, 'office');
+
+-- SLA policies: written and checked, sessions queued by their writer and
+-- judged by check_slas(), with pg_catalog's operators, not evil's
+INSERT INTO session_stream.sla_policies
+       (name, results, target, calendar, delivery, covers_from)
+VALUES ('hostile_reply', 'public.hostile_pairs', '1 minute', 'office', 'outbox',
+        '2024-01-01');
+SELECT session_stream.check_slas();
+INSERT INTO public.chat VALUES (7, 9, '2024-01-08 16:00+01', false),
+    (7, 10, '2024-01-08 16:00+01', false), (7, 10, '2024-01-09 12:00+01', true);
+SELECT session_stream.check_slas();
+SELECT payload->>'event' AS event, payload->>'customer_id' AS customer_id
+  FROM session_stream.take_alerts(10) ORDER BY 2;
+DELETE FROM session_stream.sla_policies;
 
 RESET search_path;
 SELECT customer_id, opened_at, responder_id, answered_at FROM session_stream.sessions;

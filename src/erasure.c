@@ -28,7 +28,9 @@
  * and consume_window() conflict with: a message of the customer committed
  * before that lock is granted is deleted with the rest, and one written
  * after it waits for our commit and starts a new history.  consumed_windows
- * keeps its counts (history, no personal data).
+ * keeps its counts (history, no personal data).  The customer's SLA
+ * records of those results sets (session_stream.sla_misses, and
+ * sla_pending) go too.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +39,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -265,6 +268,43 @@ require_source_owner(Relation source)
 }
 
 /*
+ * The customer's SLA records of a results set: the misses check_slas()
+ * raised and the sessions it has queued (neither exists in a database
+ * still at 0.1).  They belong to the extension's owner, not to the
+ * caller, who owns the source.
+ */
+static void
+forget_sla_records(Oid results, Datum customer_id)
+{
+	Oid			nspid = get_namespace_oid(SS_SCHEMA, false);
+	Oid			tables[2];
+	Oid			types[2] = {REGCLASSOID, INT8OID};
+	Datum		values[2];
+	int			i;
+
+	tables[0] = get_relname_relid("sla_misses", nspid);
+	tables[1] = get_relname_relid("sla_pending", nspid);
+	values[0] = ObjectIdGetDatum(results);
+	values[1] = customer_id;
+	for (i = 0; i < 2; i++)
+	{
+		Relation	rel;
+		Oid			owner;
+
+		if (!OidIsValid(tables[i]))
+			continue;
+		rel = table_open(tables[i], AccessShareLock);
+		owner = rel->rd_rel->relowner;
+		table_close(rel, AccessShareLock);
+		execute_as(owner,
+				   psprintf("DELETE FROM %s WHERE results OPERATOR(pg_catalog.=) $1"
+							" AND customer_id OPERATOR(pg_catalog.=) $2",
+							qualified_name(tables[i])),
+				   2, types, values);
+	}
+}
+
+/*
  * forget_customer(customer_id bigint, source regclass) returns bigint: the
  * number of the customer's messages deleted from the source.
  */
@@ -340,6 +380,7 @@ ss_forget_customer(PG_FUNCTION_ARGS)
 					   psprintf("DELETE FROM %s WHERE customer_id OPERATOR(pg_catalog.=) $1",
 								qualified_name(tables[i])),
 					   1, argtypes, args);
+		forget_sla_records(t->results_relid, args[0]);
 	}
 	SPI_finish();
 	table_close(source, NoLock);

@@ -1,14 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * notify.c
- *	  Deliver a feed rule's alert: the JSON text, then NOTIFY, the outbox
- *	  table session_stream.alerts, or both.
+ *	  Deliver an alert: NOTIFY, the outbox table session_stream.alerts, or
+ *	  both.  Feed rules (evaluate.c) and SLA policies (slas.c) send their
+ *	  alerts through here.
  *
- * The alert is
+ * A feed rule's alert is built here:
  *
  *	  {"rule":"c2_high","table":"public.feed","op":"UPDATE","row":{...}}
  *
- * with the row as row_to_json() writes it.  By the rule's delivery:
+ * with the row as row_to_json() writes it; an SLA policy builds its own
+ * ({"policy":"first_reply",...}) and hands it to notify_deliver() with its
+ * route: the kind of sender ("rule" or "policy", the key that names it in
+ * the alert), its name, channel and delivery.  By the delivery:
  *
  *	  notify	NOTIFY channel with the alert (sent at commit, so a rolled
  *				back row alerts nobody; at most once: a listener that is
@@ -25,7 +29,8 @@
  * alert too large for NOTIFY goes to the outbox and the notification
  * carries only {"rule":"c2_high","alert_id":42}; and when the queue is
  * half full (a listener has stopped reading) alerts go to the outbox with no
- * notification.  Channel names were checked when the rule was written.
+ * notification.  Channel names and deliveries were checked when the rule
+ * or policy was written (notify_check_route()).
  *
  * Outbox rows are written through the executor's simple-relation routines,
  * as results.c does, without SPI and without the writer's privileges on the
@@ -116,9 +121,12 @@ outbox_find(void)
 	outbox.valid = true;
 }
 
-/* Insert the alert into session_stream.alerts; returns its alert_id. */
+/*
+ * Insert the alert into session_stream.alerts (its "rule" column holds the
+ * sender's name); returns its alert_id.
+ */
 static int64
-outbox_insert(const SSRule *rule, const char *alert)
+outbox_insert(const SSAlertRoute *route, const char *alert)
 {
 	Relation	rel;
 	EState	   *estate;
@@ -142,9 +150,9 @@ outbox_insert(const SSRule *rule, const char *alert)
 	alert_id = nextval_internal(outbox.seqid, false);
 	slot->tts_values[outbox.alert_id - 1] = Int64GetDatum(alert_id);
 	slot->tts_isnull[outbox.alert_id - 1] = false;
-	slot->tts_values[outbox.rule - 1] = CStringGetTextDatum(rule->name);
+	slot->tts_values[outbox.rule - 1] = CStringGetTextDatum(route->name);
 	slot->tts_isnull[outbox.rule - 1] = false;
-	slot->tts_values[outbox.channel - 1] = CStringGetTextDatum(rule->channel);
+	slot->tts_values[outbox.channel - 1] = CStringGetTextDatum(route->channel);
 	slot->tts_isnull[outbox.channel - 1] = false;
 	slot->tts_values[outbox.payload - 1] =
 		DirectFunctionCall1(jsonb_in, CStringGetDatum(alert));
@@ -213,22 +221,21 @@ build_alert(StringInfo buf, const SSRuleSet *set, const SSRule *rule,
 	appendStringInfoChar(buf, '}');
 }
 
+/*
+ * Send one alert (a JSON object) the route's way.  Never fails the caller
+ * because of NOTIFY's limits: see the header comment.
+ */
 void
-notify_alert(const SSRuleSet *set, const SSRule *rule, const char *op,
-			 TupleTableSlot *row)
+notify_deliver(const SSAlertRoute *route, const char *alert, int len)
 {
-	StringInfoData alert;
 	StringInfoData message;
-	bool		to_outbox = (rule->delivery & SS_DELIVER_OUTBOX) != 0;
-	bool		to_notify = (rule->delivery & SS_DELIVER_NOTIFY) != 0;
+	bool		to_outbox = (route->delivery & SS_DELIVER_OUTBOX) != 0;
+	bool		to_notify = (route->delivery & SS_DELIVER_NOTIFY) != 0;
 	int64		alert_id = 0;
 
-	initStringInfo(&alert);
-	build_alert(&alert, set, rule, op, row);
-
-	/* a channel NOTIFY would refuse (check_feed_rule() was bypassed) */
-	if (to_notify && (rule->channel[0] == '\0' ||
-					  strlen(rule->channel) >= NAMEDATALEN))
+	/* a channel NOTIFY would refuse (the check when written was bypassed) */
+	if (to_notify && (route->channel[0] == '\0' ||
+					  strlen(route->channel) >= NAMEDATALEN))
 	{
 		to_notify = false;
 		to_outbox = true;
@@ -239,29 +246,89 @@ notify_alert(const SSRuleSet *set, const SSRule *rule, const char *op,
 		to_outbox = true;
 	}
 	/* + ,"alert_id":<up to 20 digits> for "both" */
-	if (to_notify && alert.len + (to_outbox ? 33 : 0) >= SS_NOTIFY_PAYLOAD_MAX)
+	if (to_notify && len + (to_outbox ? 33 : 0) >= SS_NOTIFY_PAYLOAD_MAX)
 		to_outbox = true;
 
 	if (to_outbox)
-		alert_id = outbox_insert(rule, alert.data);
+		alert_id = outbox_insert(route, alert);
 	if (!to_notify)
 		return;
 
 	initStringInfo(&message);
 	if (!to_outbox)
-		appendBinaryStringInfo(&message, alert.data, alert.len);
-	else if (alert.len + 33 < SS_NOTIFY_PAYLOAD_MAX)
+		appendBinaryStringInfo(&message, alert, len);
+	else if (len + 33 < SS_NOTIFY_PAYLOAD_MAX)
 	{
 		/* both: the alert, and the id of its outbox row */
-		appendBinaryStringInfo(&message, alert.data, alert.len - 1);
+		appendBinaryStringInfo(&message, alert, len - 1);
 		appendStringInfo(&message, ",\"alert_id\":" INT64_FORMAT "}", alert_id);
 	}
 	else
 	{
 		/* too large: a pointer to the outbox row */
-		appendStringInfoString(&message, "{\"rule\":");
-		escape_json(&message, rule->name);
+		appendStringInfo(&message, "{\"%s\":", route->kind);
+		escape_json(&message, route->name);
 		appendStringInfo(&message, ",\"alert_id\":" INT64_FORMAT "}", alert_id);
 	}
-	Async_Notify(rule->channel, message.data);
+	Async_Notify(route->channel, message.data);
+}
+
+/* A feed rule's alert about a row. */
+void
+notify_alert(const SSRuleSet *set, const SSRule *rule, const char *op,
+			 TupleTableSlot *row)
+{
+	StringInfoData alert;
+	SSAlertRoute route;
+
+	initStringInfo(&alert);
+	build_alert(&alert, set, rule, op, row);
+	route.kind = "rule";
+	route.name = rule->name;
+	route.channel = rule->channel;
+	route.delivery = rule->delivery;
+	notify_deliver(&route, alert.data, alert.len);
+}
+
+/* Delivery bits of "notify", "outbox" or "both"; 0 for anything else. */
+int
+notify_parse_delivery(const char *delivery)
+{
+	if (delivery == NULL)
+		return 0;
+	if (strcmp(delivery, "notify") == 0)
+		return SS_DELIVER_NOTIFY;
+	if (strcmp(delivery, "outbox") == 0)
+		return SS_DELIVER_OUTBOX;
+	if (strcmp(delivery, "both") == 0)
+		return SS_DELIVER_NOTIFY | SS_DELIVER_OUTBOX;
+	return 0;
+}
+
+/*
+ * Check the delivery and channel of a feed rule or SLA policy being
+ * written ("what" says which, e.g. "feed rule"), as NOTIFY would check the
+ * channel when an alert is sent.
+ */
+void
+notify_check_route(const char *what, const char *name, const char *channel,
+				   const char *delivery)
+{
+	size_t		channel_len;
+
+	if (notify_parse_delivery(delivery) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid delivery \"%s\" for %s \"%s\"",
+						delivery, what, name),
+				 errhint("Valid values are \"notify\", \"outbox\" and \"both\".")));
+	channel_len = strlen(channel);
+	if (channel_len == 0 || channel_len >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid channel \"%s\" for %s \"%s\"",
+						channel, what, name),
+				 errdetail("A NOTIFY channel name has 1 to %d bytes; this one has %zu.",
+						   NAMEDATALEN - 1, channel_len),
+				 errhint("Choose a channel name of 1 to %d bytes.", NAMEDATALEN - 1)));
 }

@@ -26,6 +26,10 @@
  * user triggers behave as for ordinary INSERT, UPDATE and DELETE; the
  * executor state they need is only built once a call writes.
  *
+ * When SLA policies cover the results set, each session opened, and each
+ * one answered later than a policy's target, is also queued for
+ * check_slas() (sla_policies_queue_session(); see sla_policies.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_stream.h"
@@ -54,6 +58,8 @@ results_open(SSResults *results, const SSTracker *tracker, Snapshot snapshot)
 	/* the lock a write takes (ExecOpenIndices), so it finds it held */
 	results->latest_index = index_open(tracker->latest.index, RowExclusiveLock);
 	results->latest_slot = table_slot_create(results->latest_rel, NULL);
+	/* after the lock: it has brought in policies committed before it */
+	results->sla = sla_policies_queue_for(tracker->results_relid, tracker->mode);
 }
 
 /* NAME_closed is only needed to answer a session or to rewind a key. */
@@ -251,6 +257,16 @@ flush_key(SSResults *results)
 	slot = writer->slot;
 	if (results->has_newest)
 	{
+		/* a session opened: SLA policies will want to know if it stays so */
+		bool		opened = results->sla != NULL && results->newest.is_open;
+
+		if (opened && results->latest_stored)
+		{
+			SSSession	stored;
+
+			read_session(&t->latest, results->latest_slot, &stored);
+			opened = !stored.is_open || stored.opened_at != results->newest.opened_at;
+		}
 		if (results->latest_stored)
 		{
 			/* columns of the user's own keep their values */
@@ -268,6 +284,9 @@ flush_key(SSResults *results)
 									 results->latest_slot, slot);
 		else
 			ExecSimpleRelationInsert(writer->rri, results->estate, slot);
+		if (opened)
+			sla_policies_queue_session(results->sla, results->estate,
+									   &results->newest);
 	}
 	else if (results->latest_stored)
 		ExecSimpleRelationDelete(writer->rri, results->estate, &results->epqstate,
@@ -394,6 +413,8 @@ results_close(SSResults *results)
 			ExecCloseIndices(results->latest_writer.rri);
 		if (results->closed_writer.rri != NULL)
 			ExecCloseIndices(results->closed_writer.rri);
+		if (results->sla != NULL)
+			sla_policies_queue_close(results->sla);
 		ExecResetTupleTable(results->estate->es_tupleTable, false);
 		FreeExecutorState(results->estate);
 		results->estate = NULL;
@@ -546,6 +567,9 @@ results_store(SSResults *results, const SSSession *session)
 					 session);
 		ExecStoreVirtualTuple(writer->slot);
 		ExecSimpleRelationInsert(writer->rri, results->estate, writer->slot);
+		/* answered late, it may have missed a deadline */
+		if (results->sla != NULL)
+			sla_policies_queue_session(results->sla, results->estate, session);
 	}
 	results->newest = *session;
 	results->has_newest = true;

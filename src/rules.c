@@ -264,20 +264,6 @@ read_rule_row(HeapTuple tuple, TupleDesc desc, RuleRow *row)
 	row->enabled = !isnull && DatumGetBool(d);
 }
 
-static int
-parse_delivery(const char *delivery)
-{
-	if (delivery == NULL)
-		return 0;
-	if (strcmp(delivery, "notify") == 0)
-		return SS_DELIVER_NOTIFY;
-	if (strcmp(delivery, "outbox") == 0)
-		return SS_DELIVER_OUTBOX;
-	if (strcmp(delivery, "both") == 0)
-		return SS_DELIVER_NOTIFY | SS_DELIVER_OUTBOX;
-	return 0;
-}
-
 /* ---------------------------------------------------------------------
  * check_feed_rule(): BEFORE INSERT OR UPDATE OR DELETE on feed_rules
  * ---------------------------------------------------------------------
@@ -305,7 +291,6 @@ static void
 check_rule_row(const RuleRow *row)
 {
 	Relation	source;
-	size_t		channel_len;
 
 	/* NOT NULL constraints run after BEFORE triggers: let them speak. */
 	if (row->name == NULL || row->condition == NULL || row->channel == NULL ||
@@ -319,12 +304,7 @@ check_rule_row(const RuleRow *row)
 				 errmsg("invalid feed rule name \"%s\"", row->name),
 				 errdetail("A rule name has 1 to %d bytes; it travels in every alert.",
 						   NAMEDATALEN - 1)));
-	if (parse_delivery(row->delivery) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid delivery \"%s\" for feed rule \"%s\"",
-						row->delivery, row->name),
-				 errhint("Valid values are \"notify\", \"outbox\" and \"both\".")));
+	notify_check_route("feed rule", row->name, row->channel, row->delivery);
 	if (strcmp(row->on_update, "always") != 0 &&
 		strcmp(row->on_update, "edge") != 0)
 		ereport(ERROR,
@@ -332,16 +312,6 @@ check_rule_row(const RuleRow *row)
 				 errmsg("invalid on_update \"%s\" for feed rule \"%s\"",
 						row->on_update, row->name),
 				 errhint("Valid values are \"always\" and \"edge\".")));
-
-	channel_len = strlen(row->channel);
-	if (channel_len == 0 || channel_len >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid channel \"%s\" for feed rule \"%s\"",
-						row->channel, row->name),
-				 errdetail("A NOTIFY channel name has 1 to %d bytes; this one has %zu.",
-						   NAMEDATALEN - 1, channel_len),
-				 errhint("Choose a channel name of 1 to %d bytes.", NAMEDATALEN - 1)));
 
 	source = table_open(row->source, AccessShareLock);
 	if (source->rd_rel->relkind != RELKIND_RELATION)
@@ -530,7 +500,7 @@ compile_into_set(Relation source, SSRuleSet *set, const RuleRow *row,
 		rule->rule_id = row->rule_id;
 		rule->name = pstrdup(row->name);
 		rule->channel = pstrdup(row->channel);
-		rule->delivery = parse_delivery(row->delivery);
+		rule->delivery = notify_parse_delivery(row->delivery);
 		rule->edge = row->on_update != NULL && strcmp(row->on_update, "edge") == 0;
 		rule->qual = ExecInitQual(list_make1(copyObject(expr)), NULL);
 		MemoryContextSwitchTo(old);

@@ -106,6 +106,9 @@ typedef enum SSStep
 
 typedef void (*SSSessionSink) (const SSSession *session, void *arg);
 
+/* sla_policies.c: what a writer queues for SLA checks (defined there) */
+typedef struct SSSlaQueue SSSlaQueue;
+
 /*
  * Event-time order of two messages: sent_at, then customer before agent,
  * then lower agent id first.  Messages equal in all three are
@@ -273,6 +276,9 @@ typedef struct SSResults
 	EPQState	epqstate;
 	SSTableWriter closed_writer;
 	SSTableWriter latest_writer;
+
+	/* sessions SLA policies may see missed go here; NULL if none covers */
+	SSSlaQueue *sla;
 } SSResults;
 
 /*
@@ -413,17 +419,13 @@ extern void edits_forget_before(Oid source, int64 below);
  * ---------------------------------------------------------------------
  */
 
-/* delivery: bit flags, "both" is both bits */
-#define SS_DELIVER_NOTIFY	0x01
-#define SS_DELIVER_OUTBOX	0x02
-
 /* One enabled rule, ready to evaluate. */
 typedef struct SSRule
 {
 	int64		rule_id;
 	char	   *name;
 	char	   *channel;
-	int			delivery;		/* SS_DELIVER_* bits */
+	int			delivery;		/* SS_DELIVER_* bits (notify.c) */
 	bool		edge;			/* on_update = 'edge' */
 	ExprState  *qual;			/* the condition over the scan tuple */
 } SSRule;
@@ -448,11 +450,31 @@ extern SSRuleSet *rules_lookup(Relation source);
 extern void rules_release_retired(void);
 
 /* ---------------------------------------------------------------------
- * notify.c: alert JSON, NOTIFY or outbox, the 8000-byte fallback
+ * notify.c: NOTIFY or outbox, the 8000-byte fallback; feed rule alert JSON
  * ---------------------------------------------------------------------
  */
+
+/* delivery: bit flags, "both" is both bits */
+#define SS_DELIVER_NOTIFY	0x01
+#define SS_DELIVER_OUTBOX	0x02
+
+/* Who sends an alert, and how it goes. */
+typedef struct SSAlertRoute
+{
+	const char *kind;			/* the JSON key naming the sender: "rule" or
+								 * "policy" */
+	const char *name;			/* the rule's or policy's name */
+	const char *channel;
+	int			delivery;		/* SS_DELIVER_* bits */
+} SSAlertRoute;
+
+extern void notify_deliver(const SSAlertRoute *route, const char *alert,
+						   int len);
 extern void notify_alert(const SSRuleSet *set, const SSRule *rule,
 						 const char *op, TupleTableSlot *row);
+extern int	notify_parse_delivery(const char *delivery);
+extern void notify_check_route(const char *what, const char *name,
+							   const char *channel, const char *delivery);
 
 /* ---------------------------------------------------------------------
  * calendar.c: business-hours calendars read from their tables, cached per
@@ -515,5 +537,59 @@ extern int64 business_time_between(SSCalendar *calendar, TimestampTz since,
 								   TimestampTz until);
 extern bool business_time_deadline(SSCalendar *calendar, TimestampTz since,
 								   int64 target, TimestampTz *deadline);
+
+/* ---------------------------------------------------------------------
+ * sla_policies.c: session_stream.sla_policies, checked when written
+ * ---------------------------------------------------------------------
+ */
+
+/* A results set as SLA policies see it. */
+typedef struct SSSlaResultsSet
+{
+	Oid			view;			/* NAME, what a policy names */
+	char	   *name;			/* "schema.name", for alerts */
+	Oid			owner;
+	SSMode		mode;
+	Oid			latest;			/* NAME_latest */
+	Oid			closed;			/* NAME_closed */
+} SSSlaResultsSet;
+
+extern void sla_policies_results_set(Oid view, SSSlaResultsSet *out);
+extern int64 sla_policies_target_usecs(const Interval *target);
+
+/* An enabled policy as the writers of its results set see it. */
+typedef struct SSSlaTarget
+{
+	int64		policy_id;
+	int64		target;			/* microseconds */
+	TimestampTz covers_from;
+} SSSlaTarget;
+
+/*
+ * What a writer of a results set queues in session_stream.sla_pending for
+ * check_slas(): set up by results_open(), NULL when no policy covers it.
+ */
+struct SSSlaQueue
+{
+	Oid			results;		/* the view */
+	SSMode		mode;
+	int			ntargets;
+	SSSlaTarget *targets;
+
+	/* sla_pending, opened on the first row queued */
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	AttrNumber	policy_attnum;
+	AttrNumber	results_attnum;
+	AttrNumber	customer_attnum;
+	AttrNumber	agent_attnum;
+	AttrNumber	opened_attnum;
+	AttrNumber	due_attnum;
+};
+
+extern SSSlaQueue *sla_policies_queue_for(Oid results, SSMode mode);
+extern void sla_policies_queue_session(SSSlaQueue *queue, EState *estate,
+									   const SSSession *session);
+extern void sla_policies_queue_close(SSSlaQueue *queue);
 
 #endif							/* SESSION_STREAM_H */
