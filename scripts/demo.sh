@@ -6,8 +6,9 @@
 # Installs what is needed (Debian 12), builds and installs the extension,
 # starts a private server in a temporary directory (own socket, own port,
 # no TCP), streams a sample conversation into it, out of order, and prints
-# the virtual sessions and first-response times it keeps, then raises a
-# feed-rule alert and prints it as received.  The server and its files are
+# the virtual sessions and first-response times it keeps, corrects a
+# message, raises a feed-rule alert and prints it as received, then prints
+# the response-time report and an SLA breach alert.  The server and its files are
 # removed at the end.
 set -euo pipefail
 
@@ -113,5 +114,15 @@ SELECT bucket_start::time AS hour, answered, p50, max
   FROM session_stream.response_times('session_stream.sessions',
                                      '2024-05-01 09:00', '2024-05-01 10:00', '1 hour',
                                      calendar => 'office');
+
+\echo
+\echo == An SLA: answer within 2 minutes.  The question of 1001 at 09:05 is still
+\echo == open; check_slas(), run from cron, raises one alert for it, and
+\echo == only one however often it runs.  psql shows the alert it receives:
+INSERT INTO session_stream.sla_policies (name, target, covers_from)
+VALUES ('first_reply', '2 minutes', '2024-05-01');
+LISTEN session_stream_alerts;
+SELECT session_stream.check_slas() AS alerts_raised;
+SELECT session_stream.check_slas() AS alerts_raised_again;
 SQL
 echo "== done; removing the throwaway server"

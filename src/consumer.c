@@ -35,6 +35,11 @@
  * consume_window() between batches consumes, and returns busy only while
  * a batch runs.
  *
+ * While enabled SLA policies exist, the worker also runs check_slas()
+ * about once a second (in a transaction of its own, as the bootstrap
+ * superuser the worker connects as; an error is logged and retried with
+ * the same backoff), so breaches are raised without cron.
+ *
  * Exit codes (bgworker.h): 0 when nothing is left (a dynamic worker that
  * exits with 0 is unregistered); SIGTERM (pg_terminate_backend) ends it
  * with FATAL, exit code 1, and the postmaster starts it again after
@@ -83,6 +88,7 @@
 #define SS_MIN_EVERY_USECS		1000	/* 1 millisecond */
 #define SS_MAX_EVERY_USECS		USECS_PER_DAY
 #define SS_MAX_ERROR_LENGTH		2000
+#define SS_SLA_CHECK_USECS		USECS_PER_SEC	/* check_slas() this often */
 
 PG_FUNCTION_INFO_V1(ss_start_consumer);
 PG_FUNCTION_INFO_V1(ss_stop_consumer);
@@ -465,51 +471,28 @@ store_outcome(ConsumerEntry *entry, const char *message)
 	PG_END_TRY();
 }
 
-/* Run one batch of a consumer, as its role; on error, log, store, back off. */
-static void
-run_consumer(ConsumerEntry *entry)
+/*
+ * Run work(arg) in a transaction of its own.  An error aborts that
+ * transaction only: it is returned (in the worker's memory), NULL if none.
+ */
+static ErrorData *
+run_in_transaction(void (*work) (void *arg), void *arg)
 {
-	const char *mode_name = trigger_args_mode_name(entry->mode);
-	char		source_name[NAMEDATALEN * 2 + 8];
-	char		activity[NAMEDATALEN * 3];
-	SSConsumeCounts counts;
-	const char *status = NULL;
-	ErrorData  *error = NULL;
-	Oid			save_user;
-	int			save_sec;
+	ErrorData  *volatile error = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	/* the source's name, or its oid if it is gone */
-	snprintf(source_name, sizeof(source_name), "%s",
-			 DatumGetCString(DirectFunctionCall1(regclassout,
-												 ObjectIdGetDatum(entry->source))));
-	snprintf(activity, sizeof(activity), "consume_window('%s', '%s')",
-			 mode_name, source_name);
-	pgstat_report_activity(STATE_RUNNING, activity);
-	GetUserIdAndSecContext(&save_user, &save_sec);
 	PG_TRY();
 	{
-		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(entry->role)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("role %u that started the consumer no longer exists",
-							entry->role),
-					 errhint("Call start_consumer() again as another role, or stop_consumer().")));
-		SetUserIdAndSecContext(entry->role,
-							   save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		status = consume_batch(entry->source, entry->mode, consume_batch_limit,
-							   &counts);
-		SetUserIdAndSecContext(save_user, save_sec);
+		work(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
-		/* the abort puts the user id back */
+		/* the abort puts a changed user id back */
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(worker_context);
 		error = CopyErrorData();
@@ -520,12 +503,67 @@ run_consumer(ConsumerEntry *entry)
 	}
 	PG_END_TRY();
 	pgstat_report_stat(false);
+	return error;
+}
+
+/* One batch of a consumer, as run_in_transaction() work. */
+typedef struct Batch
+{
+	ConsumerEntry *entry;
+	char		source_name[NAMEDATALEN * 2 + 8];
+	const char *status;
+	SSConsumeCounts counts;
+} Batch;
+
+static void
+consume_as_role(void *arg)
+{
+	Batch	   *batch = (Batch *) arg;
+	ConsumerEntry *entry = batch->entry;
+	char		activity[NAMEDATALEN * 3];
+	Oid			save_user;
+	int			save_sec;
+
+	/* the source's name, or its oid if it is gone */
+	snprintf(batch->source_name, sizeof(batch->source_name), "%s",
+			 DatumGetCString(DirectFunctionCall1(regclassout,
+												 ObjectIdGetDatum(entry->source))));
+	snprintf(activity, sizeof(activity), "consume_window('%s', '%s')",
+			 trigger_args_mode_name(entry->mode), batch->source_name);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(entry->role)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role %u that started the consumer no longer exists",
+						entry->role),
+				 errhint("Call start_consumer() again as another role, or stop_consumer().")));
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(entry->role,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	batch->status = consume_batch(entry->source, entry->mode,
+								  consume_batch_limit, &batch->counts);
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+/* Run one batch of a consumer, as its role; on error, log, store, back off. */
+static void
+run_consumer(ConsumerEntry *entry)
+{
+	const char *mode_name = trigger_args_mode_name(entry->mode);
+	Batch		batch;
+	ErrorData  *error;
+
+	memset(&batch, 0, sizeof(batch));
+	batch.entry = entry;
+	snprintf(batch.source_name, sizeof(batch.source_name), "%u", entry->source);
+	error = run_in_transaction(consume_as_role, &batch);
 
 	if (error == NULL)
 	{
 		/* a full batch may have left more: come back at once */
-		entry->next_due = strcmp(status, "consumed") == 0 &&
-			counts.messages >= consume_batch_limit
+		entry->next_due = strcmp(batch.status, "consumed") == 0 &&
+			batch.counts.messages >= consume_batch_limit
 			? GetCurrentTimestamp()
 			: GetCurrentTimestamp() + entry->every;
 		if (entry->failures > 0)
@@ -548,13 +586,63 @@ run_consumer(ConsumerEntry *entry)
 			error->message[SS_MAX_ERROR_LENGTH] = '\0';
 		ereport(LOG,
 				(errmsg("session_stream consumer of table \"%s\" in %s mode failed: %s",
-						source_name, mode_name, error->message),
+						batch.source_name, mode_name, error->message),
 				 error->detail ? errdetail_internal("%s", error->detail) : 0,
 				 errhint("Retrying in %d ms; session_stream.consumer_stats shows the last error.",
 						 (int) (backoff / 1000))));
 		store_outcome(entry, error->message);
 		FreeErrorData(error);
 	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* check_slas() in a transaction of its own, if enabled policies exist. */
+static void
+check_slas_now(void *arg)
+{
+	if (!OidIsValid(get_relname_relid("sla_policies",
+									  get_namespace_oid(SS_SCHEMA, false))))
+		return;					/* a database still at 0.1 */
+	pgstat_report_activity(STATE_RUNNING, "check_slas()");
+	SPI_connect();
+	if (SPI_execute("SELECT session_stream.check_slas()"
+					" WHERE EXISTS (SELECT FROM session_stream.sla_policies WHERE enabled)",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run session_stream.check_slas()");
+	SPI_finish();
+}
+
+/*
+ * About once a second, check the SLA policies of the database (its
+ * consumers keep its results sets fresh); on error, log and back off.
+ */
+static void
+run_sla_checks(void)
+{
+	static TimestampTz next_due = 0;
+	static int	failures = 0;
+	int64		backoff = SS_SLA_CHECK_USECS;
+	ErrorData  *error;
+	int			i;
+
+	if (GetCurrentTimestamp() < next_due)
+		return;
+	error = run_in_transaction(check_slas_now, NULL);
+	if (error == NULL)
+		failures = 0;
+	else
+	{
+		for (i = 0; i <= failures && backoff < SS_MAX_BACKOFF_USECS; i++)
+			backoff *= 2;
+		backoff = Min(backoff, SS_MAX_BACKOFF_USECS);
+		failures++;
+		ereport(LOG,
+				(errmsg("session_stream consumer: check_slas() failed: %s",
+						error->message),
+				 errhint("Retrying in %d ms.", (int) (backoff / 1000))));
+		FreeErrorData(error);
+	}
+	next_due = GetCurrentTimestamp() + backoff;
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
@@ -645,6 +733,7 @@ consumer_main(Datum main_arg)
 			if (entries[i].next_due <= GetCurrentTimestamp())
 				run_consumer(&entries[i]);
 		}
+		run_sla_checks();
 
 		now = GetCurrentTimestamp();
 		wake = now + SS_MAX_SLEEP_MS * (int64) 1000;

@@ -7,8 +7,9 @@
 # Early on the worker is terminated (pg_terminate_backend): it must be back
 # within about 5 s and resume from the committed positions.  Once the
 # writers stop, nothing is pending within 3 s, every message was consumed
-# exactly once and the results equal the independent replay.
-# stop_consumer() then ends the worker.
+# exactly once and the results equal the independent replay.  With an SLA
+# policy the worker raises a breach by itself (check_slas() about once a
+# second), once.  stop_consumer() then ends the worker.
 #
 # Not here yet: a crash restart (stop('immediate')) and the
 # shared_preload_libraries launcher (the worker does not come back after a
@@ -133,6 +134,27 @@ for my $stream ([ 'customer', 'session_stream.sessions' ],
 	is(replay_differences($node, $mode, $query, $results), '0',
 		"$mode mode: sessions equal the replay");
 }
+
+# With an SLA policy the worker also runs check_slas(), about once a
+# second: a question left unanswered past a one-second target raises its
+# alert (outbox) without anyone calling check_slas().
+$node->safe_psql('postgres', q{
+	INSERT INTO session_stream.sla_policies (name, target, delivery)
+	VALUES ('one_second', '1 second', 'outbox');
+	INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+	VALUES (1, 424242, now(), false);
+});
+my $raised = wait_for(q{
+	SELECT count(*) FROM session_stream.alerts
+	 WHERE payload->>'policy' = 'one_second' AND payload->>'customer_id' = '424242'
+	   AND payload->>'event' = 'breached'}, '1', 10);
+ok(defined $raised, 'the worker raised the breach of an SLA policy on its own')
+  and note sprintf('breach raised %.1f s after the message', $raised);
+usleep(2_500_000);
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM session_stream.alerts WHERE payload->>'policy' = 'one_second'
+	   AND payload->>'customer_id' = '424242'}), '1',
+	'and only once, however often it checks');
 
 # stop_consumer() of both: the worker exits.
 $node->safe_psql('postgres', q{
