@@ -161,13 +161,9 @@ usecs_interval(int64 usecs)
 int64
 business_time_duration_usecs(const Interval *span)
 {
-	int64		days;
 	int64		usecs;
 
-	if (pg_mul_s64_overflow((int64) span->month, DAYS_PER_MONTH, &days) ||
-		pg_add_s64_overflow(days, (int64) span->day, &days) ||
-		pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
-		pg_add_s64_overflow(usecs, span->time, &usecs))
+	if (!ss_interval_usecs(span, &usecs))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("business time target is out of range"),

@@ -118,14 +118,6 @@ set_lock_tag(LOCKTAG *tag, uint16 lock_class)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0, 0, lock_class);
 }
 
-/* An interval as microseconds, a day 24 hours and a month 30 days. */
-static int64
-interval_usecs(const Interval *span)
-{
-	return span->time + (int64) span->day * USECS_PER_DAY +
-		(int64) span->month * DAYS_PER_MONTH * USECS_PER_DAY;
-}
-
 /* ---------------------------------------------------------------------
  * start_consumer() and stop_consumer()
  * ---------------------------------------------------------------------
@@ -249,8 +241,8 @@ ss_start_consumer(PG_FUNCTION_ARGS)
 				 errmsg("interval of start_consumer() must not be null"),
 				 errhint("Give a duration such as '100 milliseconds'.")));
 	every = PG_GETARG_INTERVAL_P(2);
-	usecs = interval_usecs(every);
-	if (usecs < SS_MIN_EVERY_USECS || usecs > SS_MAX_EVERY_USECS)
+	if (!ss_interval_usecs(every, &usecs) ||
+		usecs < SS_MIN_EVERY_USECS || usecs > SS_MAX_EVERY_USECS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid interval \"%s\" for start_consumer()",
@@ -393,7 +385,9 @@ load_consumers(void)
 				entry->mode = mode;
 				entry->next_due = GetCurrentTimestamp();
 			}
-			entry->every = interval_usecs(DatumGetIntervalP(SPI_getbinval(tuple, desc, 3, &isnull)));
+			/* start_consumer() checked it: 1 ms to 1 day */
+			(void) ss_interval_usecs(DatumGetIntervalP(SPI_getbinval(tuple, desc, 3, &isnull)),
+									 &entry->every);
 			entry->every = Max(entry->every, SS_MIN_EVERY_USECS);
 			entry->role = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
 			entry->failures = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));

@@ -13,6 +13,7 @@
 #include "access/genam.h"
 #include "access/xact.h"
 #include "executor/spi.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
@@ -102,6 +103,21 @@ ss_find_index(Relation rel, SSIndexTest usable, const void *arg)
 	}
 	list_free(indexes);
 	return found;
+}
+
+/*
+ * A duration in microseconds as interval comparison counts it: a day is
+ * 24 hours, a month 30 days.  False if it does not fit in 64 bits.
+ */
+bool
+ss_interval_usecs(const Interval *span, int64 *usecs)
+{
+	int64		days;
+
+	return !(pg_mul_s64_overflow((int64) span->month, DAYS_PER_MONTH, &days) ||
+			 pg_add_s64_overflow(days, (int64) span->day, &days) ||
+			 pg_mul_s64_overflow(days, USECS_PER_DAY, usecs) ||
+			 pg_add_s64_overflow(*usecs, span->time, usecs));
 }
 
 /* The oid of session_stream.track_sessions(), the trigger function. */

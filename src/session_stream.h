@@ -44,6 +44,7 @@ typedef enum SSMode
  */
 extern char *ss_table_name(Relation rel);
 extern Oid	ss_track_sessions_oid(void);
+extern bool ss_interval_usecs(const Interval *span, int64 *usecs);
 
 /* Does an open index of rel suit the caller? */
 typedef bool (*SSIndexTest) (Relation rel, Relation index, const void *arg);

@@ -145,14 +145,9 @@ read_policy_row(HeapTuple tuple, TupleDesc desc, PolicyRow *row)
 int64
 sla_policies_target_usecs(const Interval *target)
 {
-	int64		days;
 	int64		usecs;
 
-	if (pg_mul_s64_overflow((int64) target->month, DAYS_PER_MONTH, &days) ||
-		pg_add_s64_overflow(days, (int64) target->day, &days) ||
-		pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
-		pg_add_s64_overflow(usecs, target->time, &usecs) ||
-		usecs <= 0)
+	if (!ss_interval_usecs(target, &usecs) || usecs <= 0)
 		return -1;
 	return usecs;
 }
