@@ -96,29 +96,10 @@ CREATE TRIGGER record_edits_truncate
     AFTER TRUNCATE ON session_stream.messages
     FOR EACH STATEMENT EXECUTE FUNCTION session_stream.record_edits();
 
--- consume_window() counts the edits it applied.
+-- consume_window() counts the edits it applied; consumer_stats sums them
+-- (its one redefinition is with the consumers, below).
 ALTER TABLE session_stream.consumed_windows
     ADD COLUMN edits bigint NOT NULL DEFAULT 0;
-
-CREATE OR REPLACE VIEW session_stream.consumer_stats AS
-SELECT s.source, s.mode, s.results, s.windows, s.last_consumed_at,
-       s.messages_consumed, s.late_messages, s.keys_recomputed,
-       s.late_beyond_retention,
-       p.pending AS messages_pending,
-       pg_catalog.now() OPERATOR(pg_catalog.-) p.oldest_sent_at AS lag,
-       s.edits
-  FROM (SELECT w.source, w.mode,
-               (pg_catalog.array_agg(w.results ORDER BY w.window_id DESC))[1] AS results,
-               pg_catalog.count(*) AS windows,
-               pg_catalog.max(w.started_at) AS last_consumed_at,
-               pg_catalog.sum(w.messages) AS messages_consumed,
-               pg_catalog.sum(w.late_messages) AS late_messages,
-               pg_catalog.sum(w.keys_recomputed) AS keys_recomputed,
-               pg_catalog.sum(w.late_beyond_retention) AS late_beyond_retention,
-               pg_catalog.sum(w.edits) AS edits
-          FROM session_stream.consumed_windows w
-         GROUP BY w.source, w.mode) s
- CROSS JOIN LATERAL session_stream.pending_messages(s.mode, s.source) p;
 
 -- ====================================================================
 -- Business hours: calendars, and business_time() / business_deadline()
@@ -273,8 +254,8 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION session_stream.stop_consumer(regclass, text) IS
     'Stop the continuous consumer of source in mode; the worker exits when none is left';
 
--- consumer_stats, final form: also the registered consumers that have no
--- window yet, and the worker: its pid, its state for the consumer
+-- consumer_stats, as 0.2 has it: the edits applied (see "Edits" above),
+-- the registered consumers that have no window yet, and the worker: its pid, its state for the consumer
 -- (running, retrying after failures, stopped; NULL for a stream consumed
 -- only by hand or cron) and the consumer's last error.  lag is NULL when
 -- nothing is pending (pending_messages() gives no oldest_sent_at then).
