@@ -19,6 +19,7 @@ OBJS = \
 	src/consume.o \
 	src/pending.o \
 	src/consumer.o \
+	src/launcher.o \
 	src/retention.o \
 	src/rules.o \
 	src/evaluate.o \

@@ -256,8 +256,10 @@ COMMENT ON FUNCTION session_stream.stop_consumer(regclass, text) IS
 
 -- consumer_stats, as 0.2 has it: the edits applied (see "Edits" above),
 -- the registered consumers that have no window yet, and the worker: its pid, its state for the consumer
--- (running, retrying after failures, stopped; NULL for a stream consumed
--- only by hand or cron) and the consumer's last error.  lag is NULL when
+-- (consuming: a batch of it runs; sleeping: until it is due; backing off:
+-- after failures; stopped: no worker; NULL for a stream consumed only by
+-- hand or cron; the worker's pg_stat_activity query names the source's
+-- oid while it consumes) and the consumer's last error.  lag is NULL when
 -- nothing is pending (pending_messages() gives no oldest_sent_at then).
 CREATE OR REPLACE VIEW session_stream.consumer_stats AS
 SELECT k.source, k.mode, s.results,
@@ -271,8 +273,15 @@ SELECT k.source, k.mode, s.results,
        a.pid AS worker_pid,
        CASE WHEN c.source IS NULL THEN NULL
             WHEN a.pid IS NULL THEN 'stopped'
-            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'retrying'
-            ELSE 'running' END AS worker_state,
+            WHEN c.failures OPERATOR(pg_catalog.>) 0 THEN 'backing off'
+            WHEN a.state OPERATOR(pg_catalog.=) 'active'
+             AND a.query OPERATOR(pg_catalog.~~)
+                 ('consume_window(''' OPERATOR(pg_catalog.||) k.mode
+                  OPERATOR(pg_catalog.||) ''', % /* source '
+                  OPERATOR(pg_catalog.||) k.source::oid::text
+                  OPERATOR(pg_catalog.||) ' */')
+            THEN 'consuming'
+            ELSE 'sleeping' END AS worker_state,
        c.last_error, c.last_error_at
   FROM (SELECT w.source, w.mode,
                (pg_catalog.array_agg(w.results ORDER BY w.window_id DESC))[1] AS results,
@@ -291,7 +300,7 @@ SELECT k.source, k.mode, s.results,
  CROSS JOIN LATERAL (SELECT COALESCE(s.source, c.source) AS source,
                             COALESCE(s.mode, c.mode) AS mode) k
  CROSS JOIN LATERAL session_stream.pending_messages(k.mode, k.source) p
-  LEFT JOIN LATERAL (SELECT b.pid
+  LEFT JOIN LATERAL (SELECT b.pid, b.state, b.query
                        FROM pg_catalog.pg_stat_activity b
                       WHERE c.source IS NOT NULL
                         AND b.backend_type OPERATOR(pg_catalog.=) 'session_stream consumer'

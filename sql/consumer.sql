@@ -92,7 +92,8 @@ SELECT count(*) AS differences FROM oracle.diff('customer',
     'SELECT agent_id, customer_id, sent_at, from_agent FROM consumer_chat',
     'public.consumer_chat_sessions');
 SELECT source, mode, windows > 0 AS has_windows, messages_consumed, messages_pending,
-       lag, worker_pid IS NOT NULL AS has_pid, worker_state, last_error, last_error_at
+       lag, worker_pid IS NOT NULL AS has_pid,
+       worker_state IN ('consuming', 'sleeping') AS worker_up, last_error, last_error_at
   FROM session_stream.consumer_stats WHERE source = 'consumer_chat'::regclass;
 -- A manual call while the worker runs: consumed, empty or busy, no error.
 SELECT status IN ('consumed', 'empty', 'busy') AS fine
@@ -121,7 +122,7 @@ SELECT worker_state, last_error, last_error_at IS NOT NULL AS has_time
  WHERE source = 'consumer_chat'::regclass AND mode = 'customer';
 ALTER TABLE consumer_chat DISABLE TRIGGER consumer_chat_sessions;
 INSERT INTO consumer_chat VALUES (62, 4, '2018-08-15 10:26:00', false);
-SELECT wait_for($$SELECT messages_consumed = 6 AND worker_state = 'running'
+SELECT wait_for($$SELECT messages_consumed = 6 AND worker_state IN ('consuming', 'sleeping')
                    FROM session_stream.consumer_stats
                    WHERE source = 'consumer_chat'::regclass AND mode = 'customer'$$) AS recovered;
 -- the last error stays for the record

@@ -44,8 +44,19 @@
  * exits with 0 is unregistered); SIGTERM (pg_terminate_backend) ends it
  * with FATAL, exit code 1, and the postmaster starts it again after
  * bgw_restart_time, 5 seconds; it resumes from the committed positions.
- * Starting again at server start, or after a crash restart, needs
- * shared_preload_libraries: not done yet.
+ * A worker restarted for a database dropped meanwhile (DROP DATABASE ...
+ * WITH (FORCE) terminates it) would fail to connect, again and again: it
+ * looks for the database's directory first, and exits with 0 if there is
+ * none.  It connects even to a database that no longer allows
+ * connections, for the same reason.
+ *
+ * Without shared_preload_libraries the workers end with the server; with
+ * it, launcher.c starts them at server start and after a crash restart.
+ *
+ * pg_stat_activity shows what the worker does: while a batch runs, state
+ * active and query consume_window('mode', 'source') followed by a comment
+ * with the source's oid; check_slas() while it checks; idle while it
+ * sleeps.  consumer_stats.worker_state reads that.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +68,11 @@
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_tablespace_d.h"
+#include "common/relpath.h"
+#include "storage/fd.h"
+#include "storage/procarray.h"
+#include <sys/stat.h>
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -89,6 +105,8 @@
 #define SS_MAX_EVERY_USECS		USECS_PER_DAY
 #define SS_MAX_ERROR_LENGTH		2000
 #define SS_SLA_CHECK_USECS		USECS_PER_SEC	/* check_slas() this often */
+
+static bool ever_consumed = false;	/* this worker found a consumer */
 
 PG_FUNCTION_INFO_V1(ss_start_consumer);
 PG_FUNCTION_INFO_V1(ss_stop_consumer);
@@ -181,19 +199,18 @@ source_argument(FunctionCallInfo fcinfo, const char *function)
 	return PG_GETARG_OID(0);
 }
 
-/* Make sure a worker runs for this database: start one if none does. */
-static void
-ensure_worker(void)
+/*
+ * Register the consumer worker of database dboid (a dynamic background
+ * worker; it waits for transaction starter, if valid, before reading the
+ * consumers).  False if no background worker slot is free.  The launcher
+ * (launcher.c) calls it too: a second worker of a database exits at once
+ * (become_the_worker()).
+ */
+bool
+consumer_register_worker(Oid dboid, TransactionId starter)
 {
-	LOCKTAG		tag;
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
-	TransactionId xid = GetTopTransactionId();
-
-	set_lock_tag(&tag, SS_WORKER_LOCK_CLASS);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		return;					/* a worker runs, and will see our row */
-	LockRelease(&tag, ExclusiveLock, true);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -203,19 +220,68 @@ ensure_worker(void)
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "session_stream");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "consumer_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, SS_CONSUMER_TYPE " of database %u",
-			 MyDatabaseId);
+			 dboid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, SS_CONSUMER_TYPE);
-	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
-	memcpy(worker.bgw_extra, &xid, sizeof(xid));
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	memcpy(worker.bgw_extra, &starter, sizeof(starter));
 	worker.bgw_notify_pid = 0;
+	return RegisterDynamicBackgroundWorker(&worker, &handle);
+}
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+/* Make sure a worker runs for this database: start one if none does. */
+static void
+ensure_worker(void)
+{
+	LOCKTAG		tag;
+
+	set_lock_tag(&tag, SS_WORKER_LOCK_CLASS);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		return;					/* a worker runs, and will see our row */
+	LockRelease(&tag, ExclusiveLock, true);
+
+	if (!consumer_register_worker(MyDatabaseId, GetTopTransactionId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start the session_stream consumer of database \"%s\"",
 						get_database_name(MyDatabaseId)),
 				 errdetail("Every background worker slot is in use."),
 				 errhint("Raise max_worker_processes (a restart is needed), or stop other background workers.")));
+}
+
+/*
+ * start_consumer() and stop_consumer() wake the database's worker when
+ * their transaction commits, so that it reads the consumers then rather
+ * than at its next turn (up to a second later).
+ */
+static bool wake_pending = false;
+
+void
+consumer_wake_at_commit(void)
+{
+	int			i;
+
+	if (!wake_pending)
+		return;
+	wake_pending = false;
+	for (i = 0; i < (int) ProcGlobal->allProcCount; i++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+		int			pid = proc->pid;
+		const char *type;
+
+		/* unlocked reads: at worst a spurious wakeup, or a missed one */
+		if (pid == 0 || proc->databaseId != MyDatabaseId || pid == MyProcPid)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(pid);
+		if (type != NULL && strcmp(type, SS_CONSUMER_TYPE) == 0)
+			SetLatch(&proc->procLatch);
+	}
+}
+
+void
+consumer_forget_wake(void)
+{
+	wake_pending = false;
 }
 
 /*
@@ -272,6 +338,7 @@ ss_start_consumer(PG_FUNCTION_ARGS)
 									"       failures = 0",
 									4, argtypes, args, NULL);
 	ensure_worker();
+	wake_pending = true;
 	PG_RETURN_VOID();
 }
 
@@ -303,7 +370,10 @@ ss_stop_consumer(PG_FUNCTION_ARGS)
 								 "   AND mode OPERATOR(pg_catalog.=) $2"
 								 "   AND pg_catalog.pg_has_role($3, role, 'USAGE')",
 								 3, argtypes, args, NULL) == 1)
+	{
+		wake_pending = true;
 		PG_RETURN_VOID();
+	}
 
 	if (write_consumers_as_owner(
 								 "SELECT FROM session_stream.consumers"
@@ -514,7 +584,7 @@ consume_as_role(void *arg)
 {
 	Batch	   *batch = (Batch *) arg;
 	ConsumerEntry *entry = batch->entry;
-	char		activity[NAMEDATALEN * 3];
+	char		activity[NAMEDATALEN * 3 + 32];
 	Oid			save_user;
 	int			save_sec;
 
@@ -522,8 +592,9 @@ consume_as_role(void *arg)
 	snprintf(batch->source_name, sizeof(batch->source_name), "%s",
 			 DatumGetCString(DirectFunctionCall1(regclassout,
 												 ObjectIdGetDatum(entry->source))));
-	snprintf(activity, sizeof(activity), "consume_window('%s', '%s')",
-			 trigger_args_mode_name(entry->mode), batch->source_name);
+	snprintf(activity, sizeof(activity), "consume_window('%s', '%s') /* source %u */",
+			 trigger_args_mode_name(entry->mode), batch->source_name,
+			 entry->source);
 	pgstat_report_activity(STATE_RUNNING, activity);
 	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(entry->role)))
 		ereport(ERROR,
@@ -665,7 +736,8 @@ exit_if_nothing_left(void)
 	set_lock_tag(&worker, SS_WORKER_LOCK_CLASS);
 	LockRelease(&worker, ExclusiveLock, true);
 	CommitTransactionCommand();
-	ereport(LOG,
+	/* a worker the launcher started in a database without consumers: quiet */
+	ereport(ever_consumed ? LOG : DEBUG1,
 			(errmsg("session_stream consumer of database %u exits: no consumer is registered",
 					MyDatabaseId)));
 	proc_exit(0);				/* 0: a dynamic worker is not restarted */
@@ -692,14 +764,51 @@ become_the_worker(void)
 	CommitTransactionCommand();
 }
 
+/* Whether database dboid still has its directory, in any tablespace. */
+static bool
+database_exists_on_disk(Oid dboid)
+{
+	struct stat st;
+	char	   *path = GetDatabasePath(dboid, DEFAULTTABLESPACE_OID);
+	DIR		   *dir;
+	struct dirent *de;
+	bool		found = stat(path, &st) == 0;
+
+	pfree(path);
+	if (found)
+		return true;
+	dir = AllocateDir("pg_tblspc");
+	while (!found && (de = ReadDir(dir, "pg_tblspc")) != NULL)
+	{
+		char		other[MAXPGPATH];
+
+		if (strspn(de->d_name, "0123456789") != strlen(de->d_name))
+			continue;
+		snprintf(other, sizeof(other), "pg_tblspc/%s/%s/%u",
+				 de->d_name, TABLESPACE_VERSION_DIRECTORY, dboid);
+		found = stat(other, &st) == 0;
+	}
+	FreeDir(dir);
+	return found;
+}
+
 void
 consumer_main(Datum main_arg)
 {
+	Oid			dboid = DatumGetObjectId(main_arg);
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg),
-											  InvalidOid, 0);
+	if (!database_exists_on_disk(dboid))
+	{
+		ereport(LOG,
+				(errmsg("session_stream consumer of database %u exits: the database no longer exists",
+						dboid)));
+		proc_exit(0);			/* not restarted */
+	}
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid,
+											  BGWORKER_BYPASS_ALLOWCONN);
 	worker_context = AllocSetContextCreate(TopMemoryContext,
 										   "session_stream consumer",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -720,6 +829,7 @@ consumer_main(Datum main_arg)
 		}
 		if (load_consumers_in_transaction() == 0)
 			exit_if_nothing_left();
+		ever_consumed = true;
 
 		for (i = 0; i < nentries; i++)
 		{

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * session_stream.c
- *	  Module load: transaction callbacks that reset per-transaction state.
+ *	  Module load: transaction callbacks that reset per-transaction state,
+ *	  and the consumers' launcher when preloaded (launcher.c).
  *
  * Per-trigger caches register their own relcache callbacks when first
  * used (see trigger_args.c, rules.c, notify.c, calendar.c).
@@ -15,6 +16,7 @@
 #include "executor/spi.h"
 #include "common/int.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/guc.h"
@@ -32,10 +34,13 @@ on_xact_event(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			consumer_wake_at_commit();
+			/* FALLTHROUGH */
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			consumer_forget_wake();
 			realtime_forget_applied();
 			rules_release_retired();
 			calendar_release_retired();
@@ -68,6 +73,10 @@ _PG_init(void)
 
 	RegisterXactCallback(on_xact_event, NULL);
 	RegisterSubXactCallback(on_subxact_event, NULL);
+
+	/* preloaded: start the consumers at server start (launcher.c) */
+	if (process_shared_preload_libraries_in_progress)
+		launcher_register();
 }
 
 /* "schema.table", quoted as needed, for messages. */

@@ -382,6 +382,16 @@ extern const char *consume_batch(Oid relid, SSMode mode, int64 max_messages,
 								 SSConsumeCounts *counts);
 
 /* ---------------------------------------------------------------------
+ * consumer.c: the continuous consumer's workers; launcher.c: their
+ * launcher under shared_preload_libraries
+ * ---------------------------------------------------------------------
+ */
+extern bool consumer_register_worker(Oid dboid, TransactionId starter);
+extern void consumer_wake_at_commit(void);
+extern void consumer_forget_wake(void);
+extern void launcher_register(void);
+
+/* ---------------------------------------------------------------------
  * realtime.c: the track_sessions() trigger
  * ---------------------------------------------------------------------
  */

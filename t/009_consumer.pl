@@ -11,9 +11,7 @@
 # policy the worker raises a breach by itself (check_slas() about once a
 # second), once.  stop_consumer() then ends the worker.
 #
-# Not here yet: a crash restart (stop('immediate')) and the
-# shared_preload_libraries launcher (the worker does not come back after a
-# server restart in this version).
+# Restarts, crashes and the shared_preload_libraries launcher: t/010.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -115,10 +113,11 @@ is($node->safe_psql('postgres', q{
 	 WHERE source = 'session_stream.messages'::regclass}),
 	'customer true 0, pair true 0', 'consumer_stats: no lag, nothing pending');
 is($node->safe_psql('postgres', q{
-	SELECT string_agg(mode || ' ' || worker_state || ' ' || (last_error IS NULL), ', ' ORDER BY mode)
+	SELECT string_agg(mode || ' ' || (worker_state IN ('consuming', 'sleeping'))
+	                  || ' ' || (last_error IS NULL), ', ' ORDER BY mode)
 	  FROM session_stream.consumer_stats
 	 WHERE source = 'session_stream.messages'::regclass}),
-	'customer running true, pair running true',
+	'customer true true, pair true true',
 	'consumer_stats: worker running, no error');
 
 my $query = 'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages';
