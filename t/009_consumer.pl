@@ -35,18 +35,11 @@ $node->safe_psql('postgres', q{
 my $worker_query = q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'session_stream consumer' AND datname = 'postgres'};
 
-# Polls $query until it returns $want, up to $seconds; returns the seconds
-# waited, or undef.
+# wait_for_value() (JitterWriters.pm) on this node.
 sub wait_for
 {
 	my ($query, $want, $seconds) = @_;
-	my $start = time;
-	while (time - $start < $seconds)
-	{
-		return time - $start if $node->safe_psql('postgres', $query) eq $want;
-		usleep(50_000);
-	}
-	return undef;
+	return wait_for_value($node, $query, $want, $seconds);
 }
 
 ok(defined wait_for("SELECT count(*) FROM ($worker_query) w", '1', 10),
@@ -120,19 +113,7 @@ is($node->safe_psql('postgres', q{
 	'customer true true, pair true true',
 	'consumer_stats: worker running, no error');
 
-my $query = 'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages';
-for my $stream ([ 'customer', 'session_stream.sessions' ],
-	[ 'pair', 'session_stream.pair_sessions' ])
-{
-	my ($mode, $results) = @$stream;
-	is( $node->safe_psql('postgres', qq{
-			SELECT (SELECT count(*) FROM session_stream.messages)
-			     - (SELECT sum(messages) FROM session_stream.consumed_windows
-			         WHERE source = 'session_stream.messages'::regclass AND mode = '$mode')}),
-		'0', "$mode mode: every message consumed exactly once");
-	is(replay_differences($node, $mode, $query, $results), '0',
-		"$mode mode: sessions equal the replay");
-}
+check_messages_consumed($node, '');
 
 # With an SLA policy the worker also runs check_slas(), about once a
 # second: a question left unanswered past a one-second target raises its

@@ -43,20 +43,11 @@ my $worker_query = q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'session_stream consumer' AND datname = 'postgres'};
 my $workers = "SELECT count(*) FROM ($worker_query) w";
 
-# Polls $query until it returns $want, up to $seconds (through a crash
-# restart: a failed connection counts as not yet); returns the seconds
-# waited, or undef.
+# wait_for_value() (JitterWriters.pm) on this node.
 sub wait_for
 {
 	my ($query, $want, $seconds) = @_;
-	my $start = time;
-	while (time - $start < $seconds)
-	{
-		my ($rc, $out) = $node->psql('postgres', $query);
-		return time - $start if $rc == 0 && $out eq $want;
-		usleep(50_000);
-	}
-	return undef;
+	return wait_for_value($node, $query, $want, $seconds);
 }
 
 sub states
@@ -183,19 +174,7 @@ is($node->safe_psql('postgres', q{
 	 WHERE source = 'session_stream.messages'::regclass}),
 	'customer true 0, pair true 0', 'consumer_stats: no lag, nothing pending');
 
-my $query = 'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages';
-for my $stream ([ 'customer', 'session_stream.sessions' ],
-	[ 'pair', 'session_stream.pair_sessions' ])
-{
-	my ($mode, $results) = @$stream;
-	is( $node->safe_psql('postgres', qq{
-			SELECT (SELECT count(*) FROM session_stream.messages)
-			     - (SELECT sum(messages) FROM session_stream.consumed_windows
-			         WHERE source = 'session_stream.messages'::regclass AND mode = '$mode')}),
-		'0', "$mode mode: every message consumed exactly once across the crashes");
-	is(replay_differences($node, $mode, $query, $results), '0',
-		"$mode mode: sessions equal the replay");
-}
+check_messages_consumed($node, ' across the crashes');
 is($node->safe_psql('postgres', $workers), '1', 'one worker, not two');
 
 # A database dropped under its worker: no restart loop.

@@ -13,10 +13,12 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(start_jitter_node one_row_script held_open_script
   edit_script held_edit_script replay_differences start_consumer_clients
-  catch_up);
+  catch_up wait_for_value check_messages_consumed);
 
 sub start_jitter_node
 {
@@ -196,6 +198,42 @@ sub catch_up
 			last if $node->safe_psql('postgres',
 				"SELECT status FROM session_stream.consume_window($call)") eq 'empty';
 		}
+	}
+	return;
+}
+
+# Polls $query until it returns $want, up to $seconds (through a crash
+# restart: a failed connection counts as not yet); returns the seconds
+# waited, or undef.
+sub wait_for_value
+{
+	my ($node, $query, $want, $seconds) = @_;
+	my $start = time;
+	while (time - $start < $seconds)
+	{
+		my ($rc, $out) = $node->psql('postgres', $query);
+		return time - $start if $rc == 0 && $out eq $want;
+		usleep(50_000);
+	}
+	return undef;
+}
+
+# The continuous consumer's checks (t/009, t/010): both modes of
+# session_stream.messages consumed exactly once, and equal to the replay;
+# $what ends the checks' names.
+sub check_messages_consumed
+{
+	my ($node, $what) = @_;
+	my $query = 'SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream.messages';
+	for my $mode ('customer', 'pair')
+	{
+		is( $node->safe_psql('postgres', qq{
+				SELECT (SELECT count(*) FROM session_stream.messages)
+				     - (SELECT sum(messages) FROM session_stream.consumed_windows
+				         WHERE source = 'session_stream.messages'::regclass AND mode = '$mode')}),
+			'0', "$mode mode: every message consumed exactly once$what");
+		is(replay_differences($node, $mode, $query, $realtime_streams{$mode}[1]), '0',
+			"$mode mode: sessions equal the replay");
 	}
 	return;
 }
