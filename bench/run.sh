@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run on one throwaway cluster.
 #
-#   bench/run.sh [realtime] [consume] [backlog] [feed] [reports]
+#   bench/run.sh [realtime] [consume] [backlog] [feed] [reports] [continuous]
 #                (DURATION=20 ROUNDS=3 CLIENTS=8)
 #
 # realtime: the seeds' insert workload into tbl(a, b, ts, direct),
@@ -27,6 +27,13 @@
 #   1 write in 10k alerts), (c) with 10 rules, (d) the seeds' PL/pgSQL
 #   trigger; prints tps and ratios to (a).  Then alerts/s delivered end to
 #   end to session_stream_listen when every row alerts.
+# continuous: realtime's workload into (a) the plain table, (b) the same
+#   with the C trigger in pair mode, (c) deferred mode consumed by the
+#   continuous consumer every 100 ms; interleaved rounds, each run after a
+#   CHECKPOINT, with max_wal_size at 20GB for all three (no checkpoint
+#   mid-run); tps and ratios to (a), every run printed; for (c) the
+#   delay from a message's commit to its session showing (p50, p99), from
+#   a probe client inserting and waiting alongside the writers.
 # Server settings are PostgreSQL's defaults but for shared_buffers and
 # max_connections; BENCH_SETTINGS adds more ("synchronous_commit=off").
 # Not a test: nothing here fails on speed.
@@ -351,6 +358,57 @@ backlog() {
                     (SELECT customer_id, responder_id, opened_at, answered_at FROM session_stream.sessions
                      EXCEPT ALL
                      SELECT * FROM backlog_replay)) d"
+}
+
+# continuous: see the top of the file and bench/continuous_*.sql.
+continuous() {
+    local round variant probe_pid caught
+    sql -c "ALTER SYSTEM SET max_wal_size = '20GB'" -c 'SELECT pg_reload_conf()' >/dev/null
+    sql -f "$bench_dir/continuous_setup.sql" >/dev/null
+    RUNS=()
+    MEDIAN=()
+    CAUGHT=""
+    for round in $(seq "$ROUNDS"); do
+        for variant in plain c_trigger consumer; do
+            sql -f "$bench_dir/continuous_$variant.sql" >/dev/null
+            probe_pid=
+            if [ "$variant" = consumer ]; then
+                sql -c CHECKPOINT
+                as_test_user pgbench -U postgres -n -M prepared -c 1 -j 1 -T "$DURATION" \
+                    -f "$bench_dir/continuous_probe.sql" >/dev/null 2>&1 &
+                probe_pid=$!
+            fi
+            RUNS[$variant]+="$(tps realtime_insert.sql) "
+            if [ -n "$probe_pid" ]; then
+                wait "$probe_pid"
+                sql -c "UPDATE probe_delays SET round = $round WHERE round IS NULL"
+                # the writers are done: how long until nothing is pending
+                caught=$(sql -Atc "SELECT wait_caught_up()")
+                CAUGHT+="$caught; "
+            fi
+        done
+    done
+    for variant in plain c_trigger consumer; do
+        MEDIAN[$variant]=$(echo "${RUNS[$variant]}" | median)
+    done
+    sql -c "ALTER SYSTEM RESET max_wal_size" -c 'SELECT pg_reload_conf()' >/dev/null
+
+    echo
+    echo "continuous: realtime insert (10 agents x 10k customers, $CLIENTS clients), median of $ROUNDS x ${DURATION}s"
+    tps_header
+    tps_row "(a) plain insert into tbl" plain plain
+    tps_row "(b) track_sessions('pair', ...) C trigger" c_trigger plain
+    tps_row "(c) deferred + start_consumer(every 100 ms)" consumer plain
+    print_runs plain c_trigger consumer
+    echo "(c) delay from commit to the session showing (probe client, polls every 5 ms):"
+    sql -At -F ' ' -c "SELECT 'all runs: ' || count(*) || ' probes, p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))
+                              || ' ms, p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms))
+                              || ' ms, max ' || round(max(ms)) || ' ms'
+                         FROM probe_delays" \
+        -c "SELECT '  round ' || round || ': ' || count(*) || ' probes, p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))
+                   || ' ms, p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)) || ' ms'
+              FROM probe_delays GROUP BY round ORDER BY round"
+    echo "  after each (c) run, once the writers stopped: ${CAUGHT}"
 }
 
 for w in $workloads; do
