@@ -362,17 +362,21 @@ backlog() {
 
 # continuous: see the top of the file and bench/continuous_*.sql.
 continuous() {
-    local round variant probe_pid caught
+    local round variant probe_pid caught worker_pid worker_cpu
     sql -c "ALTER SYSTEM SET max_wal_size = '20GB'" -c 'SELECT pg_reload_conf()' >/dev/null
     sql -f "$bench_dir/continuous_setup.sql" >/dev/null
     RUNS=()
     MEDIAN=()
     CAUGHT=""
+    WORKER_CPU=""
     for round in $(seq "$ROUNDS"); do
         for variant in plain c_trigger consumer; do
             sql -f "$bench_dir/continuous_$variant.sql" >/dev/null
             probe_pid=
             if [ "$variant" = consumer ]; then
+                worker_pid=$(sql -Atc "SELECT pg_sleep(0.5);
+                    SELECT pid FROM pg_stat_activity WHERE backend_type = 'session_stream consumer'" | tail -1)
+                worker_cpu=$(cpu_ticks "$worker_pid")
                 sql -c CHECKPOINT
                 as_test_user pgbench -U postgres -n -M prepared -c 1 -j 1 -T "$DURATION" \
                     -f "$bench_dir/continuous_probe.sql" >/dev/null 2>&1 &
@@ -385,6 +389,8 @@ continuous() {
                 # the writers are done: how long until nothing is pending
                 caught=$(sql -Atc "SELECT wait_caught_up()")
                 CAUGHT+="$caught; "
+                WORKER_CPU+="$(awk -v a="$worker_cpu" -v b="$(cpu_ticks "$worker_pid")" -v hz="$(getconf CLK_TCK)" \
+                    'BEGIN { printf "%.1f", (b - a) / hz }') "
             fi
         done
     done
@@ -409,7 +415,11 @@ continuous() {
                    || ' ms, p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)) || ' ms'
               FROM probe_delays GROUP BY round ORDER BY round"
     echo "  after each (c) run, once the writers stopped: ${CAUGHT}"
+    echo "  the consumer's CPU seconds in each (c) run (+ its catch-up), of ${DURATION}s x 2 cores: ${WORKER_CPU}"
 }
+
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 for w in $workloads; do
     "$w"
