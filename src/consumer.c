@@ -25,9 +25,10 @@
  * in bgw_extra): until that commits the worker would find nothing.
  *
  * The loop: read session_stream.consumers (a small table, read every
- * turn, so stop_consumer() and new registrations need no signal); run
- * each consumer whose "every" has passed; sleep on the latch until the
- * next is due, at most a second.  An error in a batch aborts that batch
+ * turn, so stop_consumer() and new registrations need no signal; they
+ * set the worker's latch at commit all the same, so that they take
+ * effect at once); run each consumer whose "every" has passed; sleep on
+ * the latch until the next is due, at most a second.  An error in a batch aborts that batch
  * only: it is logged, stored in consumers.last_error and last_error_at
  * (in a transaction of its own) and the consumer is retried after a
  * backoff that doubles from "every" up to 30 seconds.  The consumer lock

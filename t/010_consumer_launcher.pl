@@ -16,7 +16,8 @@
 # while a batch waits for a lock.  A worker whose database is dropped
 # (DROP DATABASE ... WITH (FORCE)) is not started again and again.
 # stop_consumer() stops the worker, and after a restart the launcher's
-# worker finds nothing to consume and exits.
+# worker finds nothing to consume and exits; a consumer restored (a row
+# written without start_consumer()) gets its worker at pg_reload_conf().
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -207,6 +208,16 @@ usleep(2_000_000);
 is($node->safe_psql('postgres', $workers), '0',
 	'after a restart, no consumer: the launcher\'s worker exited');
 is(states(), '', 'consumer_stats: no worker state for unregistered streams');
+
+# A consumer registered without start_consumer() (as a restored dump's
+# rows are): no worker until the launcher gets a SIGHUP.
+$node->safe_psql('postgres', q{
+	INSERT INTO session_stream.consumers (source, mode, role)
+	VALUES ('session_stream.messages', 'customer', current_user::regrole)});
+usleep(1_500_000);
+is($node->safe_psql('postgres', $workers), '0', 'a consumer restored: no worker yet');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+ok(defined wait_for($workers, '1', 10), 'pg_reload_conf(): the launcher starts it');
 
 $node->stop;
 done_testing();
