@@ -74,8 +74,11 @@ _PG_init(void)
 	RegisterXactCallback(on_xact_event, NULL);
 	RegisterSubXactCallback(on_subxact_event, NULL);
 
-	/* preloaded: start the consumers at server start (launcher.c) */
-	if (process_shared_preload_libraries_in_progress)
+	/*
+	 * Preloaded: start the consumers at server start (launcher.c); not in
+	 * the server pg_upgrade runs, which must not consume anything.
+	 */
+	if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
 		launcher_register();
 }
 
