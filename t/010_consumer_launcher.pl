@@ -13,8 +13,9 @@
 # and after it comes back more writers write: once they stop, nothing is
 # pending within 2 s, every message was consumed exactly once and the
 # results equal the independent replay.  worker_state shows consuming
-# while a batch waits for a lock.  A worker whose database is dropped
-# (DROP DATABASE ... WITH (FORCE)) is not started again and again.
+# while a batch waits for a lock.  DROP EXTENSION ends a worker; one whose
+# database is dropped (DROP DATABASE ... WITH (FORCE)) is not started
+# again and again.
 # stop_consumer() stops the worker, and after a restart the launcher's
 # worker finds nothing to consume and exits; a consumer restored (a row
 # written without start_consumer()) gets its worker at pg_reload_conf().
@@ -188,6 +189,16 @@ $node->safe_psql('doomed', q{
 my $doomed = q{SELECT count(*) FROM pg_stat_activity
 	WHERE backend_type = 'session_stream consumer' AND datname = 'doomed'};
 ok(defined wait_for($doomed, '1', 10), 'a worker consumes in a second database');
+
+# DROP EXTENSION: the worker finds no consumer and exits.
+$node->safe_psql('doomed', 'DROP EXTENSION session_stream');
+ok(defined wait_for($doomed, '0', 5), 'DROP EXTENSION: the worker exits');
+$node->safe_psql('doomed', q{
+	CREATE EXTENSION session_stream;
+	ALTER TABLE session_stream.messages DISABLE TRIGGER track_sessions_customer;
+	SELECT session_stream.start_consumer();
+});
+ok(defined wait_for($doomed, '1', 10), 'and starts again with the extension');
 my $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', 'DROP DATABASE doomed WITH (FORCE)');
 usleep(7_000_000);			# longer than bgw_restart_time
