@@ -146,12 +146,12 @@ SELECT :a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean
  WHERE session_stream.shard_for(:b, $nshards) = $k;
 });
 	push @writers, IPC::Run::start(
-		[ 'pgbench', '--no-vacuum', '--client=1', '--time=12', '--max-tries=20',
+		[ 'pgbench', '--no-vacuum', '--client=1', '--time=10', '--max-tries=20',
 		  '-f', "$path/direct$k.sql", $shards[$k]->connstr('postgres') ],
 		'>', \my $out, '2>', \my $err);
 }
 $coord->pgbench(
-	'--no-vacuum --client=4 --jobs=2 --time=12 --max-tries=20',
+	'--no-vacuum --client=4 --jobs=2 --time=10 --max-tries=20',
 	0,
 	[qr{processed: [1-9]}],
 	[qr{^$|deadlock|}],
@@ -223,7 +223,7 @@ is($coord->safe_psql('restored', q{
 
 # 7. Two transactions writing customers of shards 0 and 1 in opposite
 # orders: each waits for the other on a different shard, which no
-# server's deadlock detector sees.  The first has statement_timeout 3 s,
+# server's deadlock detector sees.  The first has statement_timeout 4 s,
 # the second 30 s: the second commits only once the first has timed out.
 # Written shard by shard instead, one waits for the other's commit.
 my ($c0, $c1) = split /\|/, $coord->safe_psql('postgres', q{
@@ -242,7 +242,7 @@ sub two_writers
 			  . "INSERT INTO session_stream_cluster.messages VALUES (1, %d, now(), false); "
 			  . "SELECT pg_sleep(0.5); "
 			  . "INSERT INTO session_stream_cluster.messages VALUES (1, %d, now(), false); COMMIT;",
-			$w == 0 ? 3 : 30, $first, $second);
+			$w == 0 ? 4 : 30, $first, $second);
 		my $e = '';
 		push @h, [ IPC::Run::start(
 				[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres'),
@@ -258,11 +258,22 @@ note sprintf('opposite orders: %.1f s; first: %s; second: %s', $secs, $e1, $e2);
 like($e1, qr/canceling statement due to statement timeout/,
 	'opposite orders across shards: the first hangs until its statement_timeout');
 is($e2, '', 'the second commits once the first gave up');
-cmp_ok($secs, '>=', 3, 'and not before');
+cmp_ok($secs, '>=', 4, 'and not before');
 ($secs, $e1, $e2) = two_writers([ $c0, $c1 ], [ $c0, $c1 ]);
 note sprintf('shard by shard: %.1f s', $secs);
 is("$e1$e2", '', 'written shard by shard, both commit');
-cmp_ok($secs, '<', 3, 'without waiting for a timeout');
+cmp_ok($secs, '<', 4, 'without waiting for a timeout');
+# The shards' own lock_timeout, set in the servers' options, turns the
+# hang into an error on the shard where one waits.
+$coord->safe_psql('postgres', qq{
+	ALTER SERVER shard$_ OPTIONS (ADD options '-c lock_timeout=1s')}) foreach 0, 1;
+($secs, $e1, $e2) = two_writers([ $c0, $c1 ], [ $c1, $c0 ]);
+note sprintf('opposite orders, lock_timeout 1 s on the shards: %.1f s; %s %s', $secs, $e1, $e2);
+like("$e1$e2", qr/canceling statement due to lock timeout/,
+	'with lock_timeout on the shards the wait ends in an error');
+unlike($e1, qr/statement timeout/, 'before the coordinator\'s statement_timeout');
+$coord->safe_psql('postgres', qq{
+	ALTER SERVER shard$_ OPTIONS (DROP options)}) foreach 0, 1;
 
 # 8. The listener follows every shard, each line naming its server.
 foreach my $shard (@shards)
@@ -294,14 +305,26 @@ my $wait = sub {
 $wait->(3);
 $shards[$_]->safe_psql('postgres', "INSERT INTO feed VALUES (1, 10000 + $_)") foreach 0 .. $nshards - 1;
 $wait->(6);
+# One shard goes away and comes back: the others are served meanwhile,
+# and what it kept is drained when the listener is back.
+$shards[1]->stop('immediate');
+$shards[0]->safe_psql('postgres', 'INSERT INTO feed VALUES (2, 10000)');
+$wait->(7);
+$shards[1]->start;
+$shards[1]->safe_psql('postgres', 'INSERT INTO feed VALUES (2, 10001)');
+$wait->(8);
 $listener->signal('TERM');
 $listener->finish;
 my @alerts = map { decode_json($_) } grep { length } split /\n/, $out;
 is_deeply(
 	[ sort map { "$_->{server}:$_->{payload}{row}{id}:$_->{payload}{row}{c2}:$_->{via}" } @alerts ],
-	[ sort((map { "shard$_:0:10000:outbox" } 0 .. 2), map { "shard$_:1:" . (10000 + $_) . ":notify" } 0 .. 2) ],
-	'the listener prints every shard\'s kept and live alerts, naming the server');
+	[ sort((map { "shard$_:0:10000:outbox" } 0 .. 2), (map { "shard$_:1:" . (10000 + $_) . ":notify" } 0 .. 2),
+		'shard0:2:10000:notify', 'shard1:2:10001:' . $alerts[-1]{via}) ],
+	'the listener prints every shard\'s kept and live alerts once, naming the server');
 like($err, qr/listening on 1 channel\(s\) of server "shard2"/, 'it says what it follows');
+like($err, qr/server "shard1": connection lost/, 'it saw shard 1 go');
+is((() = $err =~ /listening on 1 channel\(s\) of server "shard1"/g), 2,
+	'and came back to it');
 
 $_->stop foreach $coord, @shards;
 done_testing();
