@@ -11,7 +11,8 @@
 # transactions writing two customers of two shards in opposite orders
 # hang until a timeout (a deadlock no server sees), and not when both
 # write shard by shard?  Does session_stream_listen print every shard's
-# alerts, each line naming its server?
+# alerts, each line naming its server?  Does the README's resharding by
+# hand keep every message once and the results exact?
 use strict;
 use warnings;
 use JSON::PP;
@@ -146,12 +147,12 @@ SELECT :a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean
  WHERE session_stream.shard_for(:b, $nshards) = $k;
 });
 	push @writers, IPC::Run::start(
-		[ 'pgbench', '--no-vacuum', '--client=1', '--time=10', '--max-tries=20',
+		[ 'pgbench', '--no-vacuum', '--client=1', '--time=8', '--max-tries=20',
 		  '-f', "$path/direct$k.sql", $shards[$k]->connstr('postgres') ],
 		'>', \my $out, '2>', \my $err);
 }
 $coord->pgbench(
-	'--no-vacuum --client=4 --jobs=2 --time=10 --max-tries=20',
+	'--no-vacuum --client=4 --jobs=2 --time=8 --max-tries=20',
 	0,
 	[qr{processed: [1-9]}],
 	[qr{^$|deadlock|}],
@@ -325,6 +326,38 @@ like($err, qr/listening on 1 channel\(s\) of server "shard2"/, 'it says what it 
 like($err, qr/server "shard1": connection lost/, 'it saw shard 1 go');
 is((() = $err =~ /listening on 1 channel\(s\) of server "shard1"/g), 2,
 	'and came back to it');
+
+# 9. Resharding by hand, as the README says, from three shards to two
+# (shard2 leaves): attach the new list beside the old one, copy the
+# customers whose shard changes, forget them where they were.
+my $before = $coord->safe_psql('postgres', 'SELECT count(*) FROM session_stream_cluster.messages');
+$coord->safe_psql('postgres', q{
+	ALTER SCHEMA session_stream_cluster RENAME TO session_stream_cluster_old;
+	SELECT session_stream.attach_shards('{shard0,shard1}');
+	ALTER SERVER shard0 OPTIONS (ADD batch_size '100');
+	ALTER SERVER shard1 OPTIONS (ADD batch_size '100');
+	CREATE TEMP TABLE movers AS
+	SELECT agent_id, customer_id, sent_at, from_agent FROM session_stream_cluster_old.messages
+	 WHERE session_stream.shard_for(customer_id, 2) <> session_stream.shard_for(customer_id, 3);
+	INSERT INTO session_stream_cluster.messages (agent_id, customer_id, sent_at, from_agent)
+	SELECT * FROM movers;
+});
+foreach my $k (0 .. 2)
+{
+	$shards[$k]->safe_psql('postgres', qq{
+		SELECT count(session_stream.forget_customer(customer_id))
+		  FROM (SELECT DISTINCT customer_id FROM session_stream.messages
+		         WHERE session_stream.shard_for(customer_id, 2) IS DISTINCT FROM $k) c});
+}
+$coord->safe_psql('postgres', 'DROP SCHEMA session_stream_cluster_old CASCADE');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM session_stream_cluster.messages'),
+	$before, 'resharded: every message is on the two shards, once');
+is($shards[2]->safe_psql('postgres', 'SELECT count(*) FROM session_stream.messages'),
+	'0', 'the shard that left is empty');
+is(replay_differences($coord, 'customer', $cquery, 'session_stream_cluster.sessions'), '0',
+	'resharded: sessions equal the replay of all messages');
+is(replay_differences($coord, 'pair', $cquery, 'session_stream_cluster.pair_sessions'), '0',
+	'resharded: pair_sessions equal the replay of all messages');
 
 $_->stop foreach $coord, @shards;
 done_testing();
