@@ -682,6 +682,7 @@ DECLARE
     probe text;
     found_version text;
     t text;
+    columns text;
 BEGIN
     IF n IS NULL OR n = 0 OR array_ndims(servers) <> 1
        OR array_position(servers, NULL) IS NOT NULL THEN
@@ -789,25 +790,18 @@ BEGIN
         END IF;
     END LOOP;
 
-    EXECUTE 'CREATE TABLE session_stream_cluster.messages (
-                 agent_id    bigint      NOT NULL,
-                 customer_id bigint      NOT NULL,
-                 sent_at     timestamptz NOT NULL,
-                 from_agent  boolean     NOT NULL
-             ) PARTITION BY HASH (customer_id)';
-    EXECUTE 'CREATE TABLE session_stream_cluster.sessions (
-                 customer_id  bigint,
-                 opened_at    timestamptz,
-                 responder_id bigint,
-                 answered_at  timestamptz
-             ) PARTITION BY HASH (customer_id)';
-    EXECUTE 'CREATE TABLE session_stream_cluster.pair_sessions (
-                 customer_id bigint,
-                 agent_id    bigint,
-                 opened_at   timestamptz,
-                 answered_at timestamptz
-             ) PARTITION BY HASH (customer_id)';
-    FOREACH t IN ARRAY ARRAY['messages', 'sessions', 'pair_sessions'] LOOP
+    -- the columns of session_stream.messages (but txid) and of the
+    -- results views, as on one server
+    FOR t, columns IN VALUES
+        ('messages', 'agent_id bigint NOT NULL, customer_id bigint NOT NULL,
+                      sent_at timestamptz NOT NULL, from_agent boolean NOT NULL'),
+        ('sessions', 'customer_id bigint, opened_at timestamptz,
+                      responder_id bigint, answered_at timestamptz'),
+        ('pair_sessions', 'customer_id bigint, agent_id bigint,
+                           opened_at timestamptz, answered_at timestamptz')
+    LOOP
+        EXECUTE format('CREATE TABLE session_stream_cluster.%I (%s) PARTITION BY HASH (customer_id)',
+                       t, columns);
         FOR k IN 1 .. n LOOP
             -- messages leaves out txid: the shard fills in its own
             -- transaction's, which its realtime trigger expects.

@@ -2,6 +2,7 @@
 -- hash partitions, and the refusals that need no shard.  t/012_shards.pl
 -- runs a coordinator with three shards.
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 
 -- shard_for() places ids as PostgreSQL's hash partitioning does: rows
 -- routed into a local table partitioned like session_stream_cluster.messages

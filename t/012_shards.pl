@@ -117,14 +117,21 @@ is($coord->safe_psql('postgres', q{
 # 4. Writers: through the coordinator (single rows; multi-row statements
 # across shards, written shard by shard), and straight to each shard for
 # the customers shard_for() places there.  Customers 1-300, agents 1-4.
-my $coord_script = q{
-\set a random(1, 4)
-\set b random(1, 300)
-\set bo random(0, 1)
-\set lag random(0, 2000000)
-INSERT INTO session_stream_cluster.messages (agent_id, customer_id, sent_at, from_agent) VALUES
-  (:a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean);
+# One message into $table, sent up to 2 s before it is written, if $where.
+sub one_message_script
+{
+	my ($table, $where) = @_;
+	return qq{
+\\set a random(1, 4)
+\\set b random(1, 300)
+\\set bo random(0, 1)
+\\set lag random(0, 2000000)
+INSERT INTO $table (agent_id, customer_id, sent_at, from_agent)
+SELECT :a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean
+ WHERE $where;
 };
+}
+my $coord_script = one_message_script('session_stream_cluster.messages', 'true');
 my $coord_multi_script = q{
 INSERT INTO session_stream_cluster.messages (agent_id, customer_id, sent_at, from_agent)
 SELECT a, b, t, f FROM (
@@ -137,15 +144,9 @@ my $path = $PostgreSQL::Test::Utils::tmp_check;
 my @writers;
 foreach my $k (0 .. $nshards - 1)
 {
-	append_to_file("$path/direct$k.sql", qq{
-\\set a random(1, 4)
-\\set b random(1, 300)
-\\set bo random(0, 1)
-\\set lag random(0, 2000000)
-INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
-SELECT :a, :b, clock_timestamp() - :lag * interval '1 us', :bo::boolean
- WHERE session_stream.shard_for(:b, $nshards) = $k;
-});
+	append_to_file("$path/direct$k.sql",
+		one_message_script('session_stream.messages',
+			"session_stream.shard_for(:b, $nshards) = $k"));
 	push @writers, IPC::Run::start(
 		[ 'pgbench', '--no-vacuum', '--client=1', '--time=8', '--max-tries=20',
 		  '-f', "$path/direct$k.sql", $shards[$k]->connstr('postgres') ],
