@@ -288,6 +288,18 @@ foreach my $shard (@shards)
 		INSERT INTO feed VALUES (0, 10000);   -- kept while no one listens
 	});
 }
+# Bad --server arguments: usage on stderr, exit code 2.
+foreach my $args ([ '--server', 'a', 'dbname=postgres' ], [ '--server', 'a' ],
+	[ '--server', '', 'dbname=postgres', 'x' ],
+	[ '--server', 'a', 'dbname=postgres', '--server', 'a', 'dbname=postgres', 'x' ],
+	[ '--server', 'a', 'nonsense', 'x' ])
+{
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'session_stream_listen', @$args ], '>', \$out, '2>', \$err);
+	is($? >> 8, 2, "listener: exit code 2 for arguments (@$args)");
+	like($err, qr/Usage:/, "listener: usage shown for arguments (@$args)");
+}
+
 my ($out, $err) = ('', '');
 my $listener = IPC::Run::start(
 	[ 'session_stream_listen', '--drain',
