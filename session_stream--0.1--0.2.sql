@@ -638,3 +638,196 @@ SET search_path = pg_catalog, pg_temp;
 REVOKE EXECUTE ON FUNCTION session_stream.check_slas() FROM PUBLIC;
 COMMENT ON FUNCTION session_stream.check_slas() IS
     'Raise one alert per session and SLA policy for every session that missed the policy''s deadline; returns the number raised';
+
+-- ---------------------------------------------------------------------
+-- More than one server: shard_for() and attach_shards() (src/shards.c)
+-- ---------------------------------------------------------------------
+
+-- The 0-based shard a coordinator made by attach_shards() with `shards`
+-- servers routes a customer to: PostgreSQL's hash partitioning of a
+-- bigint key, so that writers going straight to the shards agree with it.
+CREATE FUNCTION session_stream.shard_for(customer_id bigint, shards integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ss_shard_for'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION session_stream.shard_for(bigint, integer) IS
+    'The 0-based position, in the array given to attach_shards(), of the server that holds a customer';
+
+-- Make this database the coordinator of the shards reached through the
+-- postgres_fdw servers `servers` (the user's own CREATE SERVER and CREATE
+-- USER MAPPING; each shard database has session_stream installed).  It
+-- creates schema session_stream_cluster with
+--
+--   messages       partitioned BY HASH (customer_id): the partition of
+--                  servers[k] is foreign table messages_<k-1>, remainder
+--                  k - 1, modulus the array's length, writing into the
+--                  shard's session_stream.messages (whose own txid default
+--                  and triggers apply the rows there);
+--   sessions,      partitioned the same way over the shards' results
+--   pair_sessions  views, with their columns; read-only.
+--
+-- So a query for one customer is pruned to one shard, and with
+-- enable_partitionwise_aggregate an aggregate grouped by customer_id runs
+-- on each shard.  Called again with the same list it does nothing (after
+-- a restore, say); another list is refused: resharding moves rows, which
+-- is the user's to do by hand (README, "More than one server").
+--
+-- It runs with the caller's rights (USAGE on the servers, CREATE on the
+-- database), and what it creates is the caller's, not the extension's:
+-- it is made after CREATE EXTENSION, names the user's servers, and
+-- pg_dump dumps it with them.  Dropping the extension leaves it;
+-- DROP SCHEMA session_stream_cluster CASCADE removes it (the shards keep
+-- their rows).
+CREATE FUNCTION session_stream.attach_shards(servers name[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := cardinality(servers);
+    attached name[];
+    server name;
+    wrapper name;
+    probe text;
+    found_version text;
+    t text;
+    columns text;
+BEGIN
+    IF n IS NULL OR n = 0 OR array_ndims(servers) <> 1
+       OR array_position(servers, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid list of servers %', coalesce(servers::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a one-dimensional array of postgres_fdw server names, one per shard, e.g. ARRAY[''shard0'', ''shard1''].';
+    END IF;
+    SELECT s INTO server FROM unnest(servers) s GROUP BY s HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'server "%" is listed more than once', server
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Each shard is one server, and each server one shard.';
+    END IF;
+
+    -- Attached already: the same list is a no-op, another one an error.
+    IF to_regclass('session_stream_cluster.messages') IS NOT NULL THEN
+        SELECT array_agg(fs.srvname ORDER BY
+                   (regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                 'remainder (\d+)'))[1]::integer)
+          INTO attached
+          FROM pg_inherits i
+          JOIN pg_class c ON c.oid = i.inhrelid
+          JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+          JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
+         WHERE i.inhparent = 'session_stream_cluster.messages'::regclass;
+        IF attached = servers THEN
+            RAISE NOTICE 'session_stream_cluster is already attached to servers %', servers;
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'session_stream_cluster is already attached to servers %',
+                coalesce(attached::text, '{}')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('This call lists %s.  Changing the servers or their order moves customers from shard to shard.', servers),
+                  HINT = 'Resharding is done by hand: see "Resharding by hand" in the README (copy the customers whose shard changes, then DROP SCHEMA session_stream_cluster CASCADE and attach again).';
+    END IF;
+    IF to_regnamespace('session_stream_cluster') IS NOT NULL THEN
+        RAISE EXCEPTION 'schema "session_stream_cluster" already exists'
+            USING ERRCODE = 'duplicate_schema',
+                  DETAIL = 'It has no table messages, so attach_shards() did not make it.',
+                  HINT = 'Drop or rename that schema first.';
+    END IF;
+
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'postgres_fdw') THEN
+        RAISE EXCEPTION 'extension "postgres_fdw" is not installed'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The coordinator reaches its shards through postgres_fdw foreign tables.',
+                  HINT = 'Run CREATE EXTENSION postgres_fdw, then CREATE SERVER and CREATE USER MAPPING for each shard.';
+    END IF;
+    FOREACH server IN ARRAY servers LOOP
+        SELECT w.fdwname INTO wrapper
+          FROM pg_foreign_server fs
+          JOIN pg_foreign_data_wrapper w ON w.oid = fs.srvfdw
+         WHERE fs.srvname = server;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'server "%" does not exist', server
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('Create it with CREATE SERVER %I FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host ..., port ..., dbname ...) and give it a user mapping.', server);
+        END IF;
+        IF wrapper <> 'postgres_fdw' THEN
+            RAISE EXCEPTION 'server "%" uses foreign-data wrapper "%"', server, wrapper
+                USING ERRCODE = 'wrong_object_type',
+                      HINT = 'Shards are postgres_fdw servers.';
+        END IF;
+        IF NOT has_server_privilege(server, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for foreign server %', server
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('GRANT USAGE ON FOREIGN SERVER %I TO the role calling attach_shards().', server);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_user_mappings um
+                        WHERE um.srvname = server
+                          AND (um.umuser = 0 OR um.usename = current_user)) THEN
+            RAISE EXCEPTION 'user mapping for "%" on server "%" does not exist', current_user, server
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('Run CREATE USER MAPPING FOR %I SERVER %I OPTIONS (user ..., password ...).', current_user, server);
+        END IF;
+    END LOOP;
+
+    EXECUTE 'CREATE SCHEMA session_stream_cluster';
+    COMMENT ON SCHEMA session_stream_cluster IS
+        'session_stream across shards, made by session_stream.attach_shards()';
+
+    -- Each shard must be reachable and have the extension: ask its
+    -- pg_extension through a foreign table dropped at once.
+    FOR k IN 1 .. n LOOP
+        server := servers[k];
+        probe := format('session_stream_cluster.%I', 'probe_' || (k - 1));
+        EXECUTE format('CREATE FOREIGN TABLE %s (extname name, extversion text) SERVER %I
+                        OPTIONS (schema_name %L, table_name %L)',
+                       probe, server, 'pg_catalog', 'pg_extension');
+        BEGIN
+            EXECUTE format('SELECT extversion FROM %s WHERE extname OPERATOR(pg_catalog.=) %L',
+                           probe, 'session_stream')
+               INTO found_version;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'could not read from server "%"', server
+                USING ERRCODE = 'connection_failure',
+                      DETAIL = SQLERRM,
+                      HINT = 'Check the server''s options (host, port, dbname) and the user mapping.';
+        END;
+        EXECUTE format('DROP FOREIGN TABLE %s', probe);
+        IF found_version IS NULL THEN
+            RAISE EXCEPTION 'server "%" has no extension session_stream', server
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Run CREATE EXTENSION session_stream in the database the server''s dbname option names.';
+        END IF;
+    END LOOP;
+
+    -- the columns of session_stream.messages (but txid) and of the
+    -- results views, as on one server
+    FOR t, columns IN VALUES
+        ('messages', 'agent_id bigint NOT NULL, customer_id bigint NOT NULL,
+                      sent_at timestamptz NOT NULL, from_agent boolean NOT NULL'),
+        ('sessions', 'customer_id bigint, opened_at timestamptz,
+                      responder_id bigint, answered_at timestamptz'),
+        ('pair_sessions', 'customer_id bigint, agent_id bigint,
+                           opened_at timestamptz, answered_at timestamptz')
+    LOOP
+        EXECUTE format('CREATE TABLE session_stream_cluster.%I (%s) PARTITION BY HASH (customer_id)',
+                       t, columns);
+        FOR k IN 1 .. n LOOP
+            -- messages leaves out txid: the shard fills in its own
+            -- transaction's, which its realtime trigger expects.
+            EXECUTE format(
+                'CREATE FOREIGN TABLE session_stream_cluster.%I
+                     PARTITION OF session_stream_cluster.%I
+                     FOR VALUES WITH (MODULUS %s, REMAINDER %s)
+                     SERVER %I OPTIONS (schema_name %L, table_name %L%s)',
+                t || '_' || (k - 1), t, n, k - 1, servers[k], 'session_stream', t,
+                CASE WHEN t = 'messages' THEN '' ELSE ', updatable ''false''' END);
+            EXECUTE format('COMMENT ON FOREIGN TABLE session_stream_cluster.%I IS %L',
+                           t || '_' || (k - 1),
+                           format('Shard %s of %s: session_stream.%s on server %s',
+                                  k - 1, n, t, servers[k]));
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION session_stream.attach_shards(name[]) IS
+    'Make this database the coordinator of the postgres_fdw servers given, one shard each: schema session_stream_cluster';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run on one throwaway cluster.
 #
-#   bench/run.sh [realtime] [consume] [backlog] [feed] [reports] [continuous]
+#   bench/run.sh [realtime] [consume] [backlog] [feed] [reports] [continuous] [shards]
 #                (DURATION=20 ROUNDS=3 CLIENTS=8)
 #
 # realtime: the seeds' insert workload into tbl(a, b, ts, direct),
@@ -34,6 +34,12 @@
 #   mid-run); tps and ratios to (a), every run printed; for (c) the
 #   delay from a message's commit to its session showing (p50, p99), from
 #   a probe client inserting and waiting alongside the writers.
+# shards: insert tps straight into a shard (database shard0 of the
+#   cluster, realtime customer mode) against the same inserts through a
+#   coordinator (this database, attach_shards('{shard0}'), postgres_fdw
+#   over the unix socket): single-row statements, and 10-row statements
+#   with postgres_fdw's batch_size 1 (the default) and 10.  Interleaved
+#   rounds; the shard is emptied before every run.
 # Server settings are PostgreSQL's defaults but for shared_buffers and
 # max_connections; BENCH_SETTINGS adds more ("synchronous_commit=off").
 # Not a test: nothing here fails on speed.
@@ -420,6 +426,53 @@ continuous() {
 
 # utime + stime of a process, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# shards: see the top.  The shard and the coordinator are two databases
+# of this one cluster, so they share its 2 cores: the coordinator's cost
+# shows as fewer tps, it is not hidden by a second machine's CPUs.
+shards_run() {
+    local db=$1 script=$2
+    as_test_user psql -X -q -v ON_ERROR_STOP=1 -U postgres -d shard0 \
+        -f "$bench_dir/shards_reset.sql" >/dev/null
+    sql -c CHECKPOINT
+    as_test_user pgbench -U postgres -d "$db" -n -M prepared -c "$CLIENTS" -j "$JOBS" \
+        -T "$DURATION" -f "$bench_dir/$script" 2>&1 |
+        awk '/^tps = / { printf "%.0f", $3 }'
+}
+
+shards() {
+    local round variant
+    sql -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS shard0' \
+        -c 'CREATE DATABASE shard0'
+    as_test_user psql -X -q -v ON_ERROR_STOP=1 -U postgres -d shard0 \
+        -c 'CREATE EXTENSION session_stream'
+    sql -v host="$PGHOST" -v port="$PGPORT" -f "$bench_dir/shards_setup.sql" >/dev/null
+    RUNS=()
+    MEDIAN=()
+    for round in $(seq "$ROUNDS"); do
+        RUNS[direct]+="$(shards_run shard0 shards_direct.sql) "
+        RUNS[coordinator]+="$(shards_run postgres shards_coordinator.sql) "
+        RUNS[direct_10]+="$(shards_run shard0 shards_direct_10.sql) "
+        sql -c "ALTER SERVER shard0 OPTIONS (ADD batch_size '1')" >/dev/null
+        RUNS[coordinator_10]+="$(shards_run postgres shards_coordinator_10.sql) "
+        sql -c "ALTER SERVER shard0 OPTIONS (SET batch_size '10')" >/dev/null
+        RUNS[coordinator_10b]+="$(shards_run postgres shards_coordinator_10.sql) "
+        sql -c "ALTER SERVER shard0 OPTIONS (DROP batch_size)" >/dev/null
+    done
+    for variant in direct coordinator direct_10 coordinator_10 coordinator_10b; do
+        MEDIAN[$variant]=$(echo "${RUNS[$variant]}" | median)
+    done
+    echo
+    echo "shards: insert into one shard, $CLIENTS clients, median of $ROUNDS x ${DURATION}s; shard and coordinator share this cluster"
+    tps_header
+    tps_row "(a) 1 row/statement straight into the shard" direct direct
+    tps_row "(b) 1 row/statement through the coordinator" coordinator direct
+    tps_row "(c) 10 rows/statement straight into the shard" direct_10 direct_10
+    tps_row "(d) 10 rows through the coordinator, batch 1" coordinator_10 direct_10
+    tps_row "(e) 10 rows through the coordinator, batch 10" coordinator_10b direct_10
+    print_runs direct coordinator direct_10 coordinator_10 coordinator_10b
+    sql -c 'DROP SCHEMA session_stream_cluster CASCADE' -c 'DROP SERVER shard0 CASCADE' \
+        -c 'DROP DATABASE shard0' >/dev/null 2>&1
+}
 
 for w in $workloads; do
     "$w"

@@ -5,6 +5,8 @@
  *	  alert as one JSON line on standard output.
  *
  *	  session_stream_listen [--drain] CONNINFO CHANNEL...
+ *	  session_stream_listen [--drain] --server NAME CONNINFO
+ *							[--server NAME CONNINFO]... CHANNEL...
  *
  * One line per alert:
  *
@@ -15,7 +17,12 @@
  * read from the outbox); payload is the notification's JSON, or a JSON
  * string when the payload is not JSON (a plain NOTIFY by someone else).
  *
- * The loop waits on the connection's socket (poll, then PQconsumeInput and
+ * With --server (the shards of a coordinator, say) it follows every
+ * server named, one connection each, in the same loop; each line then
+ * has "server":NAME after "channel", and its messages on stderr name the
+ * server.  Without, lines and messages are as they always were.
+ *
+ * The loop waits on the connections' sockets (poll, then PQconsumeInput and
  * PQnotifies) and on a pipe the signal handler writes to, so SIGINT and
  * SIGTERM end it cleanly at once; it never sleeps and polls.
  *
@@ -25,8 +32,10 @@
  * another consumer (or its own drain) took it first.  So an alert is
  * printed once even though it is both notified and kept.
  *
- * When the connection is lost the listener reconnects, waiting 100 ms,
- * then twice as long after each failure, up to 10 s.  With --drain, after
+ * When a connection is lost the listener reconnects to that server, at
+ * once, then after 100 ms, then twice as long after each failure, up to
+ * 10 s, while it goes on serving the others.  (Connecting blocks the
+ * loop: give a remote server a connect_timeout.)  With --drain, after
  * every (re)connect and LISTEN it empties the outbox of its channels with
  * take_alerts(), so alerts kept while it was away are printed too.  Each
  * batch is deleted in a transaction committed after its lines are written:
@@ -37,6 +46,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +65,16 @@
 
 static const char *progname = "session_stream_listen";
 
+/* A server followed: its connection, or when to try connecting again. */
+typedef struct Server
+{
+	const char *name;			/* NULL: the one server of the old usage */
+	const char *conninfo;
+	PGconn	   *conn;			/* NULL while disconnected */
+	int			backoff;		/* ms to wait after the next failure */
+	long long	retry_at;		/* ms, monotonic clock */
+} Server;
+
 /* The signal handler writes here; the main loop polls it with the socket. */
 static int	stop_pipe[2] = {-1, -1};
 static volatile sig_atomic_t stopping = 0;
@@ -65,15 +85,19 @@ usage(FILE *out)
 	fprintf(out,
 			"%s prints session_stream feed rule alerts as JSON lines.\n\n"
 			"Usage:\n"
-			"  %s [--drain] CONNINFO CHANNEL...\n\n"
+			"  %s [--drain] CONNINFO CHANNEL...\n"
+			"  %s [--drain] --server NAME CONNINFO [--server NAME CONNINFO]... CHANNEL...\n\n"
 			"Options:\n"
 			"  --drain     on every (re)connect, print and delete the alerts kept in\n"
 			"              session_stream.alerts for these channels (take_alerts)\n"
+			"  --server NAME CONNINFO\n"
+			"              follow this server too (repeat for every shard); each line\n"
+			"              then says \"server\":NAME\n"
 			"  -h, --help  show this help, then exit\n\n"
 			"CONNINFO is a libpq connection string or URI, e.g. \"dbname=shop\".\n"
 			"Each CHANNEL is a feed rule channel, e.g. session_stream_alerts.\n"
-			"Stops on SIGINT or SIGTERM; reconnects when the server goes away.\n",
-			progname, progname);
+			"Stops on SIGINT or SIGTERM; reconnects when a server goes away.\n",
+			progname, progname, progname);
 }
 
 static void
@@ -345,8 +369,8 @@ print_json_string(const char *str)
 
 /* One line per alert; pid 0 and alert_id < 0 print as null. */
 static void
-print_alert(const char *channel, int pid, const char *via, long long alert_id,
-			const char *payload)
+print_alert(const Server *server, const char *channel, int pid,
+			const char *via, long long alert_id, const char *payload)
 {
 	struct timeval now;
 	struct tm	tm;
@@ -359,6 +383,11 @@ print_alert(const char *channel, int pid, const char *via, long long alert_id,
 
 	fputs("{\"channel\":", stdout);
 	print_json_string(channel);
+	if (server->name != NULL)
+	{
+		fputs(",\"server\":", stdout);
+		print_json_string(server->name);
+	}
 	if (pid > 0)
 		printf(",\"pid\":%d", pid);
 	else
@@ -378,19 +407,46 @@ print_alert(const char *channel, int pid, const char *via, long long alert_id,
 	fflush(stdout);
 }
 
+#ifdef __GNUC__
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a)
+#endif
+
+static void say(const Server *server, const char *fmt,...) PRINTF_LIKE(2, 3);
+static void bad_usage(const char *fmt, const char *arg) PRINTF_LIKE(1, 0);
+
+/*
+ * A message on stderr: "session_stream_listen: ", then 'server "NAME": '
+ * when servers are named, then the rest.
+ */
+static void
+say(const Server *server, const char *fmt,...)
+{
+	va_list		args;
+
+	if (server->name != NULL)
+		fprintf(stderr, "%s: server \"%s\": ", progname, server->name);
+	else
+		fprintf(stderr, "%s: ", progname);
+	va_start(args, fmt);
+	vfprintf(stderr, fmt, args);
+	va_end(args);
+}
+
 /* ---------------------------------------------------------------------
- * Talking to the server
+ * Talking to a server
  * ---------------------------------------------------------------------
  */
 
 static bool
-command_ok(PGconn *conn, const char *sql)
+command_ok(const Server *server, const char *sql)
 {
-	PGresult   *res = PQexec(conn, sql);
+	PGresult   *res = PQexec(server->conn, sql);
 	bool		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
 	if (!ok)
-		fprintf(stderr, "%s: %s failed: %s", progname, sql, PQerrorMessage(conn));
+		say(server, "%s failed: %s", sql, PQerrorMessage(server->conn));
 	PQclear(res);
 	return ok;
 }
@@ -400,7 +456,7 @@ command_ok(PGconn *conn, const char *sql)
  * it.  Nothing is printed if the row is gone: it was delivered already.
  */
 static bool
-take_notified_alert(PGconn *conn, const char *channel, int pid,
+take_notified_alert(const Server *server, const char *channel, int pid,
 					long long alert_id)
 {
 	char		id[32];
@@ -410,24 +466,24 @@ take_notified_alert(PGconn *conn, const char *channel, int pid,
 
 	snprintf(id, sizeof(id), "%lld", alert_id);
 	params[0] = id;
-	if (!command_ok(conn, "BEGIN"))
+	if (!command_ok(server, "BEGIN"))
 		return false;
-	res = PQexecParams(conn,
+	res = PQexecParams(server->conn,
 					   "SELECT payload::text FROM session_stream.take_alert($1::bigint)",
 					   1, NULL, params, NULL, NULL, 0);
 	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 	if (!ok)
-		fprintf(stderr, "%s: could not take alert %lld: %s", progname,
-				alert_id, PQerrorMessage(conn));
+		say(server, "could not take alert %lld: %s", alert_id,
+			PQerrorMessage(server->conn));
 	else if (PQntuples(res) == 1)
-		print_alert(channel, pid, "notify", alert_id, PQgetvalue(res, 0, 0));
+		print_alert(server, channel, pid, "notify", alert_id, PQgetvalue(res, 0, 0));
 	PQclear(res);
-	return command_ok(conn, ok ? "COMMIT" : "ROLLBACK") && ok;
+	return command_ok(server, ok ? "COMMIT" : "ROLLBACK") && ok;
 }
 
 /* Print and delete every kept alert of one channel, a batch at a time. */
 static bool
-drain_channel(PGconn *conn, const char *channel, long *count)
+drain_channel(const Server *server, const char *channel, long *count)
 {
 	char		batch[16];
 	const char *params[2];
@@ -443,27 +499,27 @@ drain_channel(PGconn *conn, const char *channel, long *count)
 
 		if (stopping)
 			return true;
-		if (!command_ok(conn, "BEGIN"))
+		if (!command_ok(server, "BEGIN"))
 			return false;
-		res = PQexecParams(conn,
+		res = PQexecParams(server->conn,
 						   "SELECT alert_id, payload::text "
 						   "FROM session_stream.take_alerts($1::integer, $2::text)",
 						   2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
-			fprintf(stderr, "%s: could not drain channel \"%s\": %s",
-					progname, channel, PQerrorMessage(conn));
+			say(server, "could not drain channel \"%s\": %s", channel,
+				PQerrorMessage(server->conn));
 			PQclear(res);
-			(void) command_ok(conn, "ROLLBACK");
+			(void) command_ok(server, "ROLLBACK");
 			return false;
 		}
 		rows = PQntuples(res);
 		for (i = 0; i < rows; i++)
-			print_alert(channel, 0, "outbox",
+			print_alert(server, channel, 0, "outbox",
 						strtoll(PQgetvalue(res, i, 0), NULL, 10),
 						PQgetvalue(res, i, 1));
 		PQclear(res);
-		if (!command_ok(conn, "COMMIT"))
+		if (!command_ok(server, "COMMIT"))
 			return false;
 		*count += rows;
 		if (rows < DRAIN_BATCH)
@@ -472,52 +528,49 @@ drain_channel(PGconn *conn, const char *channel, long *count)
 }
 
 static void
-handle_notifications(PGconn *conn)
+handle_notifications(const Server *server)
 {
 	PGnotify   *n;
 
-	while ((n = PQnotifies(conn)) != NULL)
+	while ((n = PQnotifies(server->conn)) != NULL)
 	{
 		JsonScan	scan;
 
 		if (json_check(n->extra, &scan) && scan.has_alert_id)
-			(void) take_notified_alert(conn, n->relname, n->be_pid,
+			(void) take_notified_alert(server, n->relname, n->be_pid,
 									   scan.alert_id);
 		else
-			print_alert(n->relname, n->be_pid, "notify", -1, n->extra);
+			print_alert(server, n->relname, n->be_pid, "notify", -1, n->extra);
 		PQfreemem(n);
 	}
 }
 
-/* Connect, LISTEN, drain; NULL (after a message) if any of it failed. */
-static PGconn *
-connect_and_listen(const char *conninfo, char **channels, int nchannels,
-				   bool drain)
+/* Connect, LISTEN, drain; false (after a message) if any of it failed. */
+static bool
+connect_and_listen(Server *server, char **channels, int nchannels, bool drain)
 {
 	const char *keywords[] = {"dbname", "fallback_application_name", NULL};
-	const char *values[] = {conninfo, progname, NULL};
-	PGconn	   *conn;
+	const char *values[] = {server->conninfo, progname, NULL};
 	long		drained = 0;
 	int			i;
 
-	conn = PQconnectdbParams(keywords, values, 1);
-	if (PQstatus(conn) != CONNECTION_OK)
+	server->conn = PQconnectdbParams(keywords, values, 1);
+	if (PQstatus(server->conn) != CONNECTION_OK)
 	{
-		fprintf(stderr, "%s: could not connect: %s", progname, PQerrorMessage(conn));
-		PQfinish(conn);
-		return NULL;
+		say(server, "could not connect: %s", PQerrorMessage(server->conn));
+		goto fail;
 	}
 	for (i = 0; i < nchannels; i++)
 	{
-		char	   *ident = PQescapeIdentifier(conn, channels[i], strlen(channels[i]));
+		char	   *ident = PQescapeIdentifier(server->conn, channels[i],
+											   strlen(channels[i]));
 		char	   *sql;
 		bool		ok;
 
 		if (ident == NULL)
 		{
-			fprintf(stderr, "%s: %s", progname, PQerrorMessage(conn));
-			PQfinish(conn);
-			return NULL;
+			say(server, "%s", PQerrorMessage(server->conn));
+			goto fail;
 		}
 		sql = malloc(strlen(ident) + 8);
 		if (sql == NULL)
@@ -526,97 +579,210 @@ connect_and_listen(const char *conninfo, char **channels, int nchannels,
 			exit(1);
 		}
 		sprintf(sql, "LISTEN %s", ident);
-		ok = command_ok(conn, sql);
+		ok = command_ok(server, sql);
 		free(sql);
 		PQfreemem(ident);
 		if (!ok)
-		{
-			PQfinish(conn);
-			return NULL;
-		}
+			goto fail;
 	}
 	/* LISTEN first, then drain: an alert committed in between is seen twice
 	 * at worst, and take_alert() makes the second sighting print nothing. */
 	for (i = 0; drain && i < nchannels; i++)
 	{
-		if (!drain_channel(conn, channels[i], &drained))
-		{
-			PQfinish(conn);
-			return NULL;
-		}
+		if (!drain_channel(server, channels[i], &drained))
+			goto fail;
 	}
 	if (drain)
-		fprintf(stderr, "%s: listening on %d channel(s), drained %ld alert(s)\n",
-				progname, nchannels, drained);
+		fprintf(stderr, "%s: listening on %d channel(s)%s%s%s, drained %ld alert(s)\n",
+				progname, nchannels,
+				server->name ? " of server \"" : "", server->name ? server->name : "",
+				server->name ? "\"" : "", drained);
 	else
-		fprintf(stderr, "%s: listening on %d channel(s)\n", progname, nchannels);
-	return conn;
+		fprintf(stderr, "%s: listening on %d channel(s)%s%s%s\n", progname, nchannels,
+				server->name ? " of server \"" : "", server->name ? server->name : "",
+				server->name ? "\"" : "");
+	return true;
+
+fail:
+	PQfinish(server->conn);
+	server->conn = NULL;
+	return false;
 }
 
-/* Wait for notifications until the connection is lost or we are told to stop. */
-static void
-serve(PGconn *conn)
+static long long
+now_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+disconnect(Server *server)
+{
+	PQfinish(server->conn);
+	server->conn = NULL;
+	server->retry_at = now_ms();	/* reconnect at once, as after a loss */
+}
+
+/*
+ * Serve every server until told to stop: (re)connect those due, print
+ * what the connected ones sent, then wait on their sockets, the stop pipe
+ * and the next reconnect time.
+ */
+static void
+serve(Server *servers, int nservers, char **channels, int nchannels, bool drain)
+{
+	struct pollfd *fds = calloc(nservers + 1, sizeof(struct pollfd));
+	int		   *polled = calloc(nservers + 1, sizeof(int));
+	int			nfds = 0;
+
+	if (fds == NULL || polled == NULL)
+	{
+		fprintf(stderr, "%s: out of memory\n", progname);
+		exit(1);
+	}
 	while (!stopping)
 	{
-		struct pollfd fds[2];
+		long long	now = now_ms();
+		long long	next_retry = -1;
+		int			timeout;
+		int			i;
 
-		handle_notifications(conn);
-		if (PQstatus(conn) != CONNECTION_OK)
+		nfds = 1;
+		for (i = 0; i < nservers && !stopping; i++)
+		{
+			Server	   *server = &servers[i];
+
+			if (server->conn == NULL && now >= server->retry_at)
+			{
+				if (connect_and_listen(server, channels, nchannels, drain))
+					server->backoff = BACKOFF_MIN_MS;
+				else if (!stopping)
+				{
+					say(server, "retrying in %d ms\n", server->backoff);
+					server->retry_at = now_ms() + server->backoff;
+					server->backoff = server->backoff * 2 > BACKOFF_MAX_MS ?
+						BACKOFF_MAX_MS : server->backoff * 2;
+				}
+			}
+			if (server->conn != NULL)
+			{
+				handle_notifications(server);
+				if (PQstatus(server->conn) != CONNECTION_OK)
+					disconnect(server);
+			}
+			if (server->conn == NULL)
+			{
+				if (next_retry < 0 || server->retry_at < next_retry)
+					next_retry = server->retry_at;
+				continue;
+			}
+			fds[nfds].fd = PQsocket(server->conn);
+			fds[nfds].events = POLLIN;
+			fds[nfds].revents = 0;
+			polled[nfds++] = i;
+		}
+		if (stopping)
 			break;
 
-		fds[0].fd = PQsocket(conn);
+		fds[0].fd = stop_pipe[0];
 		fds[0].events = POLLIN;
 		fds[0].revents = 0;
-		fds[1].fd = stop_pipe[0];
-		fds[1].events = POLLIN;
-		fds[1].revents = 0;
-		if (poll(fds, 2, -1) < 0)
+		now = now_ms();
+		timeout = next_retry < 0 ? -1 :
+			next_retry <= now ? 0 : (int) (next_retry - now);
+		if (poll(fds, nfds, timeout) < 0)
 		{
 			if (errno == EINTR)
 				continue;
 			perror("poll");
 			break;
 		}
-		if (fds[1].revents != 0)
+		if (fds[0].revents != 0)
 			break;
-		if (fds[0].revents != 0 && !PQconsumeInput(conn))
+		for (i = 1; i < nfds; i++)
 		{
-			fprintf(stderr, "%s: connection lost: %s", progname, PQerrorMessage(conn));
-			break;
+			Server	   *server = &servers[polled[i]];
+
+			if (fds[i].revents != 0 && !PQconsumeInput(server->conn))
+			{
+				say(server, "connection lost: %s", PQerrorMessage(server->conn));
+				disconnect(server);
+			}
 		}
 	}
+	for (nfds = 0; nfds < nservers; nfds++)
+		if (servers[nfds].conn != NULL)
+			PQfinish(servers[nfds].conn);
+	free(fds);
+	free(polled);
 }
 
-/* Sleep ms milliseconds, or less if a signal asks us to stop. */
+/* Is conninfo a connection string libpq accepts?  Else usage, exit 2. */
 static void
-wait_or_stop(int ms)
+check_conninfo(const char *conninfo)
 {
-	struct pollfd fd;
+	char	   *errmsg = NULL;
+	PQconninfoOption *options = PQconninfoParse(conninfo, &errmsg);
 
-	fd.fd = stop_pipe[0];
-	fd.events = POLLIN;
-	fd.revents = 0;
-	(void) poll(&fd, 1, ms);
+	if (options == NULL)
+	{
+		fprintf(stderr, "%s: invalid connection string \"%s\": %s\n", progname,
+				conninfo, errmsg ? errmsg : "out of memory");
+		usage(stderr);
+		exit(2);
+	}
+	PQconninfoFree(options);
+}
+
+static void
+bad_usage(const char *message, const char *arg)
+{
+	fprintf(stderr, "%s: ", progname);
+	fprintf(stderr, message, arg);
+	fputs("\n\n", stderr);
+	usage(stderr);
+	exit(2);
 }
 
 int
 main(int argc, char **argv)
 {
 	bool		drain = false;
-	const char *conninfo = NULL;
+	Server	   *servers;
+	int			nservers = 0;
 	char	  **channels;
 	int			nchannels;
-	int			backoff = BACKOFF_MIN_MS;
-	char	   *errmsg = NULL;
-	PQconninfoOption *options;
 	struct sigaction sa;
 	int			i;
 
+	servers = calloc(argc, sizeof(Server));
+	if (servers == NULL)
+	{
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return 1;
+	}
 	for (i = 1; i < argc && argv[i][0] == '-'; i++)
 	{
 		if (strcmp(argv[i], "--drain") == 0)
 			drain = true;
+		else if (strcmp(argv[i], "--server") == 0)
+		{
+			int			j;
+
+			if (i + 2 >= argc)
+				bad_usage("--server needs a NAME and a CONNINFO%s", "");
+			if (argv[i + 1][0] == '\0')
+				bad_usage("invalid server name \"%s\"", argv[i + 1]);
+			for (j = 0; j < nservers; j++)
+				if (strcmp(servers[j].name, argv[i + 1]) == 0)
+					bad_usage("server \"%s\" is named twice", argv[i + 1]);
+			servers[nservers].name = argv[i + 1];
+			servers[nservers++].conninfo = argv[i + 2];
+			i += 2;
+		}
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
 		{
 			usage(stdout);
@@ -634,26 +800,23 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - i < 2)
+	if (nservers == 0)
 	{
-		fprintf(stderr, "%s: a connection string and at least one channel are required\n\n",
-				progname);
-		usage(stderr);
-		return 2;
+		/* the old usage: one server, CONNINFO first, no name */
+		if (argc - i < 2)
+			bad_usage("a connection string and at least one channel are required%s", "");
+		servers[nservers++].conninfo = argv[i++];
 	}
-	conninfo = argv[i];
-	channels = &argv[i + 1];
-	nchannels = argc - i - 1;
+	else if (argc - i < 1)
+		bad_usage("at least one channel is required%s", "");
+	channels = &argv[i];
+	nchannels = argc - i;
 
-	options = PQconninfoParse(conninfo, &errmsg);
-	if (options == NULL)
+	for (i = 0; i < nservers; i++)
 	{
-		fprintf(stderr, "%s: invalid connection string \"%s\": %s\n", progname,
-				conninfo, errmsg ? errmsg : "out of memory");
-		usage(stderr);
-		return 2;
+		check_conninfo(servers[i].conninfo);
+		servers[i].backoff = BACKOFF_MIN_MS;
 	}
-	PQconninfoFree(options);
 	for (i = 0; i < nchannels; i++)
 	{
 		size_t		len = strlen(channels[i]);
@@ -679,23 +842,8 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	while (!stopping)
-	{
-		PGconn	   *conn = connect_and_listen(conninfo, channels, nchannels, drain);
-
-		if (conn == NULL)
-		{
-			if (stopping)
-				break;
-			fprintf(stderr, "%s: retrying in %d ms\n", progname, backoff);
-			wait_or_stop(backoff);
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-			continue;
-		}
-		backoff = BACKOFF_MIN_MS;
-		serve(conn);
-		PQfinish(conn);
-	}
+	serve(servers, nservers, channels, nchannels, drain);
 	fprintf(stderr, "%s: stopped\n", progname);
+	free(servers);
 	return 0;
 }

@@ -1,0 +1,4 @@
+-- shards (c): ten messages per statement straight into the shard.
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent)
+SELECT 1 + (random() * 9)::int, 1 + (random() * 9999)::int, clock_timestamp(), random() < 0.5
+  FROM generate_series(1, 10);
