@@ -31,7 +31,8 @@
 #   trigger; prints tps and ratios to (a).  Then alerts/s delivered end to
 #   end to session_stream_listen when every row alerts.
 # Server settings are PostgreSQL's defaults but for shared_buffers and
-# max_connections; BENCH_SETTINGS adds more ("synchronous_commit=off").
+# max_connections (and, for consume's timed runs only, max_wal_size and
+# checkpoint_timeout); BENCH_SETTINGS adds more ("synchronous_commit=off").
 # Not a test: nothing here fails on speed.
 set -euo pipefail
 
@@ -296,6 +297,9 @@ consume() {
     echo "steady state, the batch on top of 4M consumed:"
     consume_table steady ours_steady seeds
     echo "checkpoints during the timed runs: $CONSUME_CHECKPOINTS"
+    # the workloads after this one run with the defaults again
+    sql -c 'ALTER SYSTEM RESET max_wal_size' -c 'ALTER SYSTEM RESET checkpoint_timeout' \
+        -c 'SELECT pg_reload_conf()' >/dev/null
 
     run_rounds consume_insert consume_insert.sql plain deferred
     echo

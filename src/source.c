@@ -2,10 +2,13 @@
  *
  * source.c
  *	  Read messages from a source table: one row, or one key's rows in
- *	  time order through the (customer, time) index.
+ *	  time order through the (customer, time) index; and for deferred mode
+ *	  the rows of a window (txid) or since a time, through a BRIN or btree
+ *	  index led by that column, a heap table's pages read whole.
  *
  * Lookups go through the index the tracker found (see trigger_args.c) with
- * the caller's snapshot; nothing here scans the whole table.
+ * the caller's snapshot; only a range read without an index on its column
+ * scans the whole table.
  *
  *-------------------------------------------------------------------------
  */
