@@ -1,2 +1,3 @@
+-- consume_window() on the source :source, default batch limit (1M).
 SELECT status, messages, sessions_opened, sessions_closed, elapsed
-  FROM session_stream.consume_window('customer', 'deferred_tbl', 1000000);
+  FROM session_stream.consume_window('customer', :'source');

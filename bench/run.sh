@@ -12,9 +12,12 @@
 #   c_trigger" runs only those (plain is the reference).  Then
 #   the results' bloat: pair_sessions' heap + index bytes right after the
 #   last (b) run against the same table after VACUUM FULL.
-# consume: 1M messages consumed by the seeds' read-and-burn method and by
-#   consume_window(); then insert tps with and without deferred mode's
-#   additions to the source table.
+# consume: 1M messages consumed by the seeds' read-and-burn method, by
+#   consume_window() and by an expert's window-function query (into a
+#   plain table, and into one with a partial unique index), first call on
+#   empty results and on top of 4M consumed, interleaved rounds, medians
+#   (see consume() below); then insert tps with and without deferred
+#   mode's additions to the source table.
 # reports: response_times() against the same reports written by hand in
 #   SQL (percentile_cont(), avg(), max(), date_bin(), GROUP BY) over 3M
 #   sessions of a results set: by day, by day and responder, by day in
@@ -41,7 +44,8 @@
 #   with postgres_fdw's batch_size 1 (the default) and 10.  Interleaved
 #   rounds; the shard is emptied before every run.
 # Server settings are PostgreSQL's defaults but for shared_buffers and
-# max_connections; BENCH_SETTINGS adds more ("synchronous_commit=off").
+# max_connections (and, for consume's timed runs only, max_wal_size and
+# checkpoint_timeout); BENCH_SETTINGS adds more ("synchronous_commit=off").
 # Not a test: nothing here fails on speed.
 set -euo pipefail
 
@@ -189,26 +193,126 @@ elapsed_ms() {
     sql -c '\timing on' -f "$bench_dir/$1" | awk '/^Time: / { ms = $2 } END { printf "%.0f", ms }'
 }
 
-# consume: 1M messages, 100 agents x 1M customers, consumed once by the
-# seeds' read-and-burn method and once by consume_window(); then insert
-# tps into the deferred-mode table against the same table without what
-# deferred mode adds.
-consume() {
-    local seeds_ms ours_ms seeds_rate ours_rate sessions_seeds sessions_ours
-    sql -f "$bench_dir/consume_setup.sql" >/dev/null
-    seeds_ms=$(elapsed_ms consume_seeds.sql)
-    ours_ms=$(elapsed_ms consume_window.sql)
-    seeds_rate=$(awk -v ms="$seeds_ms" 'BEGIN { printf "%.0f", 1000000 / (ms / 1000) }')
-    ours_rate=$(awk -v ms="$ours_ms" 'BEGIN { printf "%.0f", 1000000 / (ms / 1000) }')
-    sessions_seeds=$(sql -Atc 'SELECT count(*) FROM tbl_result')
-    sessions_ours=$(sql -Atc 'SELECT count(*) FROM deferred_sessions')
+# consume: the batch of 1M messages (100 agents x 1M customers) consumed
+# by each method, in two states (bench/consume_setup.sql): "first", empty
+# results, and "steady", the batch on top of 4M consumed before.  Every
+# variant runs with the same settings: max_wal_size large enough that no
+# run checkpoints (the checkpoints during timed runs are counted and
+# printed), its tables vacuumed (CONSUME_RESET) and a CHECKPOINT before
+# each run, ROUNDS
+# interleaved rounds, each run rolled back (bench/consume_timed.sql).  The
+# first round compares every variant's sessions with the expert's window
+# query over the same messages.  Then insert tps into the deferred-mode
+# table against the same table without what deferred mode adds.
+# What each run starts from: its tables vacuumed, and emptied where the
+# state wants them empty (TRUNCATE, not VACUUM: the seeds' trigger plans
+# its lookups as on a new table, with the index, as in their setup).
+declare -A CONSUME_RESET=(
+    [first_seeds]="TRUNCATE tbl_result, tbl_mid; VACUUM tbl"
+    [steady_seeds]="VACUUM tbl, tbl_mid, tbl_result"
+    [first_expert_plain]="TRUNCATE window_plain; VACUUM expert_messages"
+    [first_expert_unique]="TRUNCATE window_unique; VACUUM expert_messages"
+    [first_ours_first]="VACUUM deferred_first, first_sessions_closed, first_sessions_latest, session_stream.consumed_windows"
+    [steady_ours_steady]="VACUUM deferred_tbl, deferred_sessions_closed, deferred_sessions_latest, session_stream.consumed_windows"
+)
+CONSUME_CHECKPOINTS=0
 
+checkpoints() { sql -Atc 'SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter'; }
+
+# One timed run of VARIANT in STATE: its ms go to RUNS[STATE_VARIANT];
+# with CHECK=on its check line is printed.
+consume_run() {
+    local state=$1 variant=$2 check=$3 script sessions source=none reference out before ms
+    local -a statements
+    case $variant in
+        seeds) script=consume_seeds.sql sessions=seeds_sessions ;;
+        expert_plain) script=consume_expert_plain.sql sessions=window_plain ;;
+        expert_unique) script=consume_expert_unique.sql sessions=window_unique ;;
+        ours_first) script=consume_window.sql sessions=first_sessions_compared source=deferred_first ;;
+        ours_steady) script=consume_window.sql sessions=deferred_sessions_compared source=deferred_tbl ;;
+    esac
+    reference=${state}_reference
+    out="$bench_dir/consume_run.out"
+    # one -c per statement: VACUUM runs outside a transaction block
+    local statement reset=()
+    IFS=';' read -ra statements <<<"${CONSUME_RESET[${state}_$variant]}"
+    for statement in "${statements[@]}"; do reset+=(-c "$statement"); done
+    sql "${reset[@]}" -c CHECKPOINT >/dev/null
+    before=$(checkpoints)
+    sql -v script="$script" -v check="$check" -v sessions="$sessions" \
+        -v reference="$reference" -v source="$source" \
+        -f "$bench_dir/consume_timed.sql" >"$out"
+    CONSUME_CHECKPOINTS=$((CONSUME_CHECKPOINTS + $(checkpoints) - before))
+    ms=$(awk '/^Time: / { ms = $2 } END { printf "%.0f", ms }' "$out")
+    RUNS[${state}_$variant]+="$ms "
+    if [ "$check" = on ]; then
+        echo "  check $state $variant: $(grep -o 'differences: .*sessions' "$out")"
+    fi
+}
+
+consume_state() {
+    local state=$1 round variant
+    shift
+    for round in $(seq "$ROUNDS"); do
+        for variant in "$@"; do
+            consume_run "$state" "$variant" "$([ "$round" = 1 ] && echo on || echo off)"
+        done
+    done
+}
+
+# msg/s of a median time in ms; the ratio of two variants' rates, of the
+# medians and (paired) the median of the rounds' own.
+consume_rate() { awk -v ms="$1" 'BEGIN { printf "%.0f", 1000000 / (ms / 1000) }'; }
+consume_table() {
+    local state=$1 variant
+    shift
+    for variant in "$@"; do
+        MEDIAN[${state}_$variant]=$(echo "${RUNS[${state}_$variant]}" | median)
+    done
+    printf '%-44s %9s %9s %8s %8s\n' method "ms" "msg/s" "x seeds" paired
+    for variant in "$@"; do
+        local label=$variant key=${state}_$variant
+        case $variant in
+            seeds) label="seeds' read-and-burn + PL/pgSQL trigger" ;;
+            expert_plain) label="window SQL into a plain table" ;;
+            expert_unique) label="window SQL, partial unique index" ;;
+            ours_*) label="consume_window()" ;;
+        esac
+        printf '%-44s %9s %9s %8s %8s\n' "$label" "${MEDIAN[$key]}" \
+            "$(consume_rate "${MEDIAN[$key]}")" \
+            "$(ratio "${MEDIAN[${state}_seeds]}" "${MEDIAN[$key]}")" \
+            "$(paired_ratio "${state}_seeds" "$key")"
+    done
+    for variant in "$@"; do
+        echo "  runs (ms) $variant: ${RUNS[${state}_$variant]}"
+    done
+}
+
+consume() {
+    # the same settings for every variant: no checkpoint mid-run
+    sql -c "ALTER SYSTEM SET max_wal_size = '32GB'" \
+        -c "ALTER SYSTEM SET checkpoint_timeout = '1h'" -c 'SELECT pg_reload_conf()' >/dev/null
+    sql -q -f "$bench_dir/consume_setup.sql" >/dev/null
+    RUNS=()
+    MEDIAN=()
+    CONSUME_CHECKPOINTS=0
     echo
-    echo "consume 1M messages (100 agents x 1M customers), one call each"
-    row "method" "msg/s" "ratio"
-    row "seeds' read-and-burn + PL/pgSQL (${seeds_ms} ms)" "$seeds_rate" "1.00"
-    row "consume_window() (${ours_ms} ms)" "$ours_rate" "$(ratio "$ours_rate" "$seeds_rate")"
-    echo "  sessions: seeds $sessions_seeds, consume_window $sessions_ours"
+    echo "consume the batch of 1M messages (100 agents x 1M customers), median of $ROUNDS rounds"
+    consume_state first seeds ours_first expert_plain expert_unique
+    # the seeds' steady state: tbl_result holds the earlier 4M's sessions
+    sql -c 'TRUNCATE tbl_result' \
+        -c 'INSERT INTO tbl_result SELECT customer_id, opened_at, coalesce(responder_id, -1), answered_at FROM earlier_reference' \
+        -c 'VACUUM ANALYZE tbl_result' >/dev/null
+    consume_state steady seeds ours_steady
+    echo "first call, empty results:"
+    consume_table first ours_first expert_plain expert_unique seeds
+    echo "  consume_window() over the window SQL into a plain table: $(ratio "${MEDIAN[first_expert_plain]}" "${MEDIAN[first_ours_first]}") (paired $(paired_ratio first_expert_plain first_ours_first))"
+    echo "steady state, the batch on top of 4M consumed:"
+    consume_table steady ours_steady seeds
+    echo "checkpoints during the timed runs: $CONSUME_CHECKPOINTS"
+    # the workloads after this one run with the defaults again
+    sql -c 'ALTER SYSTEM RESET max_wal_size' -c 'ALTER SYSTEM RESET checkpoint_timeout' \
+        -c 'SELECT pg_reload_conf()' >/dev/null
 
     run_rounds consume_insert consume_insert.sql plain deferred
     echo

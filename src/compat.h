@@ -46,6 +46,20 @@
 #endif
 
 /*
+ * 16 added onlySummarizing (insert only into summarizing indexes, for a
+ * HOT update); false inserts into all of them, as 15 does.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ss_ExecInsertIndexTuples(rri, slot, estate, update, noDupErr, specConflict, arbiterIndexes) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), (noDupErr), \
+						  (specConflict), (arbiterIndexes), false)
+#else
+#define ss_ExecInsertIndexTuples(rri, slot, estate, update, noDupErr, specConflict, arbiterIndexes) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), (noDupErr), \
+						  (specConflict), (arbiterIndexes))
+#endif
+
+/*
  * 17 lets a bitmap heap scan skip reading all-visible pages when its
  * caller needs no column values; ours needs them.
  */

@@ -21,10 +21,13 @@
  *	  rest for the next call.
  * 4. Sort the batch by key, then event time, and apply each key's run with
  *	  the shared state machine (sessions.c), starting from the key's newest
- *	  stored session.  A run whose first message precedes something the key
- *	  already had applied is late: the key is rewound to the last session
- *	  answered before it and replayed from the source's rows that are
- *	  consumed once this call commits, as the realtime trigger does.
+ *	  stored session: found by one ordered pass over NAME_latest's index
+ *	  when the batch's keys are a large share of it, else by a probe per
+ *	  key; new rows are written in bulk (results.c, bulk_insert.c).  A run
+ *	  whose first message precedes something the key already had applied
+ *	  is late: the key is rewound to the last session answered before it
+ *	  and replayed from the source's rows that are consumed once this call
+ *	  commits, as the realtime trigger does.
  * 5. Record the window (consumed_windows) in the same transaction: a call
  *	  that fails or is killed leaves nothing, and the next call consumes
  *	  exactly what this one did not.
@@ -309,7 +312,9 @@ static bool
 latest_applied(Consumer *c, const SSMessage *first, SSSession *last,
 			   bool *has_last, SSMessage *latest)
 {
-	KeyWork    *work = c->keys ? key_work(c, first, HASH_FIND) : NULL;
+	/* (most calls note no key in phase 1: skip the lookup then) */
+	KeyWork    *work = c->keys != NULL && hash_get_num_entries(c->keys) > 0
+		? key_work(c, first, HASH_FIND) : NULL;
 	bool		found = false;
 
 	*has_last = results_last_session(&c->results, first, last);
@@ -482,7 +487,8 @@ apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
 	EditPoint  *point;
 
 	key_of(c, first, key);
-	point = hash_search(c->edit_points, key, HASH_FIND, NULL);
+	point = hash_get_num_entries(c->edit_points) == 0 ? NULL
+		: hash_search(c->edit_points, key, HASH_FIND, NULL);
 	if (point != NULL)
 	{
 		point->done = true;
@@ -571,6 +577,19 @@ replay_late_keys(Consumer *c, int64 replay_since)
 		sessions_sort(work->messages, work->count);
 		sessions_replay(NULL, work->messages, work->count, write_session, c);
 	}
+}
+
+/* How many keys the sorted rows have. */
+static int64
+count_keys(SSMode mode, const BatchRow *rows, int64 count)
+{
+	int64		keys = 0;
+	int64		i;
+
+	for (i = 0; i < count; i++)
+		if (i == 0 || !sessions_same_key(mode, &rows[i - 1].message, &rows[i].message))
+			keys++;
+	return keys;
 }
 
 /* A hash by key (customer, agent) of entries of the given size. */
@@ -865,6 +884,7 @@ consume_batch(Oid relid, SSMode mode, int64 max_messages,
 		/* read the results set as of now that no one else writes it */
 		results_snapshot = RegisterSnapshot(GetLatestSnapshot());
 		results_open(&c.results, &tracker, results_snapshot);
+		c.results.bulk = true;
 		/* nothing stored yet: no key needs looking up (results.c) */
 		c.results.known_empty = results_is_empty(&c.results);
 		c.run_capacity = 64;
@@ -872,6 +892,8 @@ consume_batch(Oid relid, SSMode mode, int64 max_messages,
 		c.keys = create_key_table("session_stream consume keys", sizeof(KeyWork));
 
 		find_prior_messages(&c, batch.rows, batch.count);
+		/* runs come in key order: read the stored keys in one pass if worth it */
+		results_begin_ordered(&c.results, count_keys(mode, batch.rows, batch.count));
 		for (start = 0; start < batch.count; start = i)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -883,6 +905,8 @@ consume_batch(Oid relid, SSMode mode, int64 max_messages,
 			}
 			apply_run(&c, &batch.rows[start], i - start, &replay_since);
 		}
+		/* edited and late keys come in hash order */
+		results_end_ordered(&c.results);
 		replay_edited_keys(&c, &replay_since);
 		if (c.counts.keys_recomputed > 0)
 			replay_late_keys(&c, replay_since);

@@ -24,7 +24,9 @@
  * Writes go through the executor's simple-relation routines (as logical
  * replication apply does), so the tables' constraints, indexes and any
  * user triggers behave as for ordinary INSERT, UPDATE and DELETE; the
- * executor state they need is only built once a call writes.
+ * executor state they need is only built once a call writes.  With
+ * results->bulk (consume_window()) new rows are held back and inserted
+ * many at a time, as COPY does (bulk_insert.c).
  *
  * When SLA policies cover the results set, each session opened, and each
  * one answered later than a policy's target, is also queued for
@@ -41,6 +43,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -139,6 +142,15 @@ begin_writing_table(SSResults *results, Relation rel,
 	writer->slot = ExecInitExtraTupleSlot(results->estate, RelationGetDescr(rel),
 										  &TTSOpsVirtual);
 	writer->defaults = prepare_added_defaults(results, rel, table);
+	if (results->bulk)
+	{
+		writer->bulk = palloc(sizeof(SSBulkInsert));
+		if (!bulk_insert_begin(writer->bulk, writer->rri, results->estate))
+		{
+			pfree(writer->bulk);
+			writer->bulk = NULL;
+		}
+	}
 	return writer;
 }
 
@@ -218,20 +230,22 @@ fill_session(const SSTracker *t, const SSResultsTable *table,
 }
 
 /*
- * Start a new row in the writer's slot: the session's columns are filled
- * in by fill_session(), columns users added get their defaults.
+ * Start a new row, in the writer's slot or the next of its bulk buffer;
+ * returns that slot.  The session's columns are filled in by
+ * fill_session(), columns users added get their defaults.
  */
-static void
+static TupleTableSlot *
 start_new_row(SSResults *results, SSTableWriter *writer)
 {
-	TupleTableSlot *slot = writer->slot;
+	TupleTableSlot *slot = writer->bulk != NULL ? bulk_insert_slot(writer->bulk)
+		: writer->slot;
 	int			natts = slot->tts_tupleDescriptor->natts;
 	int			i;
 
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true, natts * sizeof(bool));
 	if (writer->defaults == NULL)
-		return;
+		return slot;
 	/* the previous row is written: its per-row memory can go */
 	ResetPerTupleExprContext(results->estate);
 	for (i = 0; i < natts; i++)
@@ -240,6 +254,29 @@ start_new_row(SSResults *results, SSTableWriter *writer)
 				ExecEvalExprSwitchContext(writer->defaults[i],
 										  GetPerTupleExprContext(results->estate),
 										  &slot->tts_isnull[i]);
+	return slot;
+}
+
+/* Insert the row start_new_row() began, now or with its bulk buffer. */
+static void
+insert_new_row(SSResults *results, SSTableWriter *writer, TupleTableSlot *slot)
+{
+	ExecStoreVirtualTuple(slot);
+	if (writer->bulk != NULL)
+		bulk_insert_add(writer->bulk);
+	else
+		ExecSimpleRelationInsert(writer->rri, results->estate, slot);
+}
+
+/* Write what the writers hold back (before AFTER triggers fire). */
+static void
+end_bulk_inserts(SSTableWriter *writer)
+{
+	if (writer->bulk == NULL)
+		return;
+	bulk_insert_end(writer->bulk);
+	pfree(writer->bulk);
+	writer->bulk = NULL;
 }
 
 /* Write the key's latest row if its newest session changed. */
@@ -254,7 +291,7 @@ flush_key(SSResults *results)
 	if (!results->has_key || !results->newest_changed)
 		return;
 	writer = latest_writer(results);
-	slot = writer->slot;
+	slot = writer->slot;		/* for an update */
 	if (results->has_newest)
 	{
 		/* a session opened: SLA policies will want to know if it stays so */
@@ -276,14 +313,16 @@ flush_key(SSResults *results)
 			memcpy(slot->tts_isnull, results->latest_slot->tts_isnull, natts * sizeof(bool));
 		}
 		else
-			start_new_row(results, writer);
+			slot = start_new_row(results, writer);
 		fill_session(t, &t->latest, slot, &results->newest);
-		ExecStoreVirtualTuple(slot);
 		if (results->latest_stored)
+		{
+			ExecStoreVirtualTuple(slot);
 			ExecSimpleRelationUpdate(writer->rri, results->estate, &results->epqstate,
 									 results->latest_slot, slot);
+		}
 		else
-			ExecSimpleRelationInsert(writer->rri, results->estate, slot);
+			insert_new_row(results, writer, slot);
 		if (opened)
 			sla_policies_queue_session(results->sla, results->estate,
 									   &results->newest);
@@ -339,6 +378,136 @@ fetch_heap_chain(void *arg, ItemPointer tid, bool *all_dead)
 	return found;
 }
 
+/*
+ * The ordered pass (results_begin_ordered()): a caller that asks for keys
+ * in increasing order and for a large share of them reads NAME_latest's
+ * index once, from left to right, instead of descending it for each key.
+ * The scan returns the entries' keys (as an index-only scan would), so
+ * only the rows of keys asked for are fetched.
+ */
+#define ORDERED_MIN_SHARE 16	/* keys asked for >= 1/16 of the rows */
+
+/* Compare an index entry's key with a message's key (customer, agent). */
+static int
+compare_entry_key(const SSResults *results, const int64 entry[2],
+				  const SSMessage *key)
+{
+	if (entry[0] != key->customer_id)
+		return entry[0] < key->customer_id ? -1 : 1;
+	if (results->tracker->results_key_columns == 2 && entry[1] != key->agent_id)
+		return entry[1] < key->agent_id ? -1 : 1;
+	return 0;
+}
+
+/* The next entry of the ordered pass, into results->entry_*; false at the end. */
+static bool
+next_ordered_entry(SSResults *results)
+{
+	IndexScanDesc scan = results->ordered_scan;
+	const SSResultsTable *table = &results->tracker->latest;
+	ItemPointer tid = index_getnext_tid(scan, ForwardScanDirection);
+	bool		isnull;
+
+	if (tid == NULL)
+		return false;
+	results->entry_tid = *tid;
+	results->entry_key[0] =
+		id_value(index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull),
+				 table->customer_type);
+	results->entry_key[1] = results->tracker->results_key_columns == 2
+		? id_value(index_getattr(scan->xs_itup, 2, scan->xs_itupdesc, &isnull),
+				   table->agent_type)
+		: 0;
+	return true;
+}
+
+/* The key's latest row by the ordered pass: keys come in increasing order. */
+static bool
+fetch_latest_in_order(SSResults *results, const SSMessage *key)
+{
+	results->ordered_last = *key;
+	results->has_ordered_last = true;
+	for (;;)
+	{
+		int			cmp;
+		bool		all_dead;
+		bool		found;
+
+		if (!results->has_entry)
+		{
+			if (!next_ordered_entry(results))
+			{
+				/* past the last entry: no key after this one has a row */
+				index_endscan(results->ordered_scan);
+				results->ordered_scan = NULL;
+				results->ordered_done = true;
+				return false;
+			}
+			results->has_entry = true;
+		}
+		cmp = compare_entry_key(results, results->entry_key, key);
+		if (cmp > 0)
+			return false;
+		results->has_entry = false;
+		if (cmp < 0)
+			continue;
+		/* the entry just returned: the scan may mark it dead */
+		found = fetch_heap_chain(results, &results->entry_tid, &all_dead);
+		if (!results->ordered_scan->xactStartedInRecovery)
+			results->ordered_scan->kill_prior_tuple = all_dead;
+		if (found)
+			return true;
+	}
+}
+
+/*
+ * Read NAME_latest in one ordered pass from now on, if "keys" (how many
+ * distinct keys the caller will ask for, in increasing order) are a large
+ * enough share of its rows that this beats a probe per key.
+ * results_end_ordered() goes back to probes; a key asked for out of
+ * order is probed.
+ */
+void
+results_begin_ordered(SSResults *results, int64 keys)
+{
+	Relation	rel = results->latest_rel;
+	double		rows = rel->rd_rel->reltuples;
+
+	/* a btree returns its entries' keys */
+	if (results->known_empty || results->latest_index->rd_rel->relam != BTREE_AM_OID)
+		return;
+	if (rows < 0)				/* never vacuumed nor analyzed: guess */
+		rows = (double) RelationGetNumberOfBlocks(rel) * 100;
+	if ((double) keys * ORDERED_MIN_SHARE < rows)
+		return;
+	results->ordered_scan = index_beginscan(rel, results->latest_index,
+											results->snapshot, 0, 0);
+	results->ordered_scan->xs_want_itup = true;
+	index_rescan(results->ordered_scan, NULL, 0, NULL, 0);
+	results->has_entry = false;
+	results->has_ordered_last = false;
+	results->ordered_done = false;
+}
+
+void
+results_end_ordered(SSResults *results)
+{
+	if (results->ordered_scan != NULL)
+		index_endscan(results->ordered_scan);
+	results->ordered_scan = NULL;
+	results->ordered_done = false;
+}
+
+/* Is the ordered pass on, and "key" after every key it was asked for? */
+static bool
+in_order(SSResults *results, const SSMessage *key)
+{
+	if (results->ordered_scan == NULL && !results->ordered_done)
+		return false;
+	return !results->has_ordered_last ||
+		sessions_compare_keys(results->tracker->mode, &results->ordered_last, key) < 0;
+}
+
 /* Read the key's latest row into latest_slot, if it has one. */
 static bool
 fetch_latest_row(SSResults *results, const SSMessage *key)
@@ -351,6 +520,8 @@ fetch_latest_row(SSResults *results, const SSMessage *key)
 
 	/* the previous key's row is done with: drop it and its buffer pin */
 	ExecClearTuple(results->latest_slot);
+	if (heap && in_order(results, key))
+		return results->ordered_done ? false : fetch_latest_in_order(results, key);
 	if (heap)
 	{
 		Datum		values[2];
@@ -403,8 +574,11 @@ void
 results_close(SSResults *results)
 {
 	flush_key(results);
+	results_end_ordered(results);
 	if (results->estate != NULL)
 	{
+		end_bulk_inserts(&results->latest_writer);
+		end_bulk_inserts(&results->closed_writer);
 		AfterTriggerEndQuery(results->estate);
 		/* relations ExecGetTriggerResultRel() opened to fire AFTER triggers */
 		ExecCloseResultRelations(results->estate);
@@ -561,12 +735,10 @@ results_store(SSResults *results, const SSSession *session)
 	if (!session->is_open)
 	{
 		SSTableWriter *writer = closed_writer(results);
+		TupleTableSlot *slot = start_new_row(results, writer);
 
-		start_new_row(results, writer);
-		fill_session(results->tracker, &results->tracker->closed, writer->slot,
-					 session);
-		ExecStoreVirtualTuple(writer->slot);
-		ExecSimpleRelationInsert(writer->rri, results->estate, writer->slot);
+		fill_session(results->tracker, &results->tracker->closed, slot, session);
+		insert_new_row(results, writer, slot);
 		/* answered late, it may have missed a deadline */
 		if (results->sla != NULL)
 			sla_policies_queue_session(results->sla, results->estate, session);

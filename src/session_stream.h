@@ -144,6 +144,17 @@ sessions_same_key(SSMode mode, const SSMessage *a, const SSMessage *b)
 		(mode == SS_MODE_CUSTOMER || a->agent_id == b->agent_id);
 }
 
+/* Order of two messages' keys: customer, then agent in pair mode. */
+static inline int
+sessions_compare_keys(SSMode mode, const SSMessage *a, const SSMessage *b)
+{
+	if (a->customer_id != b->customer_id)
+		return a->customer_id < b->customer_id ? -1 : 1;
+	if (mode == SS_MODE_PAIR && a->agent_id != b->agent_id)
+		return a->agent_id < b->agent_id ? -1 : 1;
+	return 0;
+}
+
 extern void sessions_sort(SSMessage *messages, int count);
 extern void sessions_closing_message(const SSSession *session, SSMessage *out);
 extern SSStep sessions_apply(SSKeyState *state, const SSMessage *message);
@@ -240,6 +251,29 @@ extern void source_scan_since(const SSTracker *tracker, Relation source,
 							  SSWindowRowVisitor visitor, void *arg);
 
 /* ---------------------------------------------------------------------
+ * bulk_insert.c: new rows of a table written many at a time
+ * ---------------------------------------------------------------------
+ */
+#define SS_BULK_ROWS 1000
+
+typedef struct SSBulkInsert
+{
+	ResultRelInfo *rri;
+	EState	   *estate;
+	CommandId	cid;
+	MemoryContext context;		/* a flush's memory */
+	int			count;			/* rows held back */
+	TupleTableSlot *slots[SS_BULK_ROWS];
+} SSBulkInsert;
+
+extern bool bulk_insert_begin(SSBulkInsert *bulk, ResultRelInfo *rri,
+							  EState *estate);
+extern TupleTableSlot *bulk_insert_slot(SSBulkInsert *bulk);
+extern void bulk_insert_add(SSBulkInsert *bulk);
+extern void bulk_insert_flush(SSBulkInsert *bulk);
+extern void bulk_insert_end(SSBulkInsert *bulk);
+
+/* ---------------------------------------------------------------------
  * results.c: reading and writing a results table
  * ---------------------------------------------------------------------
  */
@@ -250,6 +284,8 @@ typedef struct SSTableWriter
 	TupleTableSlot *slot;		/* the row being written */
 	ExprState **defaults;		/* per column, the default of a column users
 								 * added; NULL if no column has one */
+	SSBulkInsert *bulk;			/* new rows held back (SSResults.bulk); NULL:
+								 * each is inserted at once */
 } SSTableWriter;
 
 typedef struct SSResults
@@ -257,6 +293,7 @@ typedef struct SSResults
 	const SSTracker *tracker;
 	Snapshot	snapshot;
 	bool		known_empty;	/* nothing stored before: skip latest lookups */
+	bool		bulk;			/* insert new rows in bulk (bulk_insert.c) */
 	Relation	closed_rel;
 	Relation	closed_index;
 	Relation	latest_rel;
@@ -271,6 +308,15 @@ typedef struct SSResults
 	bool		has_newest;		/* it has a session ... */
 	SSSession	newest;			/* ... and this is its newest */
 	bool		newest_changed; /* the latest row must be written */
+
+	/* the ordered pass over NAME_latest (results_begin_ordered()) */
+	IndexScanDesc ordered_scan; /* NULL when off or done */
+	bool		ordered_done;	/* the scan passed its last entry */
+	bool		has_ordered_last;
+	SSMessage	ordered_last;	/* the last key it was asked for */
+	bool		has_entry;		/* an entry read but not passed yet: */
+	int64		entry_key[2];	/* its key (customer, agent) */
+	ItemPointerData entry_tid;
 
 	/* set up on the first write */
 	EState	   *estate;
@@ -307,6 +353,8 @@ extern bool results_answered_before(SSResults *results, const SSMessage *key,
 									const SSMessage *message, SSSession *kept,
 									int64 *oldest_opened_at);
 extern void results_store(SSResults *results, const SSSession *session);
+extern void results_begin_ordered(SSResults *results, int64 keys);
+extern void results_end_ordered(SSResults *results);
 
 /* ---------------------------------------------------------------------
  * windows.c: consumer positions and the consumed_windows table

@@ -2,16 +2,21 @@
  *
  * source.c
  *	  Read messages from a source table: one row, or one key's rows in
- *	  time order through the (customer, time) index.
+ *	  time order through the (customer, time) index; and for deferred mode
+ *	  the rows of a window (txid) or since a time, through a BRIN or btree
+ *	  index led by that column, a heap table's pages read whole.
  *
  * Lookups go through the index the tracker found (see trigger_args.c) with
- * the caller's snapshot; nothing here scans the whole table.
+ * the caller's snapshot; only a range read without an index on its column
+ * scans the whole table.
  *
  *-------------------------------------------------------------------------
  */
 #include "session_stream.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/xact.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/tableam.h"
@@ -19,6 +24,7 @@
 #include "catalog/pg_index.h"
 #include "miscadmin.h"
 #include "nodes/tidbitmap.h"
+#include "storage/bufmgr.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "utils/fmgroids.h"
@@ -310,6 +316,77 @@ visit_range_row(const SSTracker *t, Relation source, TupleTableSlot *slot,
 }
 
 /*
+ * Read the pages of a bitmap of a heap table whole, as a sequential scan
+ * does: the tuples of a page visible to the snapshot are found under its
+ * lock (on an all-visible page, without a check per tuple), then handed
+ * over with the page pinned only.  The rows' column is rechecked.
+ */
+static void
+scan_heap_pages(const SSTracker *tracker, Relation source, Snapshot snapshot,
+				TIDBitmap *bitmap, const RangeScan *range)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(source),
+													&TTSOpsHeapTuple);
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(source);
+	TBMIterator *iterator = tbm_begin_iterate(bitmap);
+	TBMIterateResult *page;
+	OffsetNumber visible[MaxHeapTuplesPerPage];
+
+	while ((page = tbm_iterate(iterator)) != NULL)
+	{
+		Buffer		buffer;
+		Page		dp;
+		OffsetNumber off;
+		OffsetNumber maxoff;
+		bool		all_visible;
+		int			nvisible = 0;
+		int			i;
+		HeapTupleData tuple;
+
+		CHECK_FOR_INTERRUPTS();
+		if (page->blockno >= nblocks)
+			continue;
+		buffer = ReadBufferExtended(source, MAIN_FORKNUM, page->blockno,
+									RBM_NORMAL, strategy);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		dp = BufferGetPage(buffer);
+		all_visible = PageIsAllVisible(dp) && !snapshot->takenDuringRecovery;
+		maxoff = PageGetMaxOffsetNumber(dp);
+		tuple.t_tableOid = RelationGetRelid(source);
+		for (off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
+		{
+			ItemId		lp = PageGetItemId(dp, off);
+
+			if (!ItemIdIsNormal(lp))
+				continue;
+			tuple.t_data = (HeapTupleHeader) PageGetItem(dp, lp);
+			tuple.t_len = ItemIdGetLength(lp);
+			ItemPointerSet(&tuple.t_self, page->blockno, off);
+			if (all_visible || HeapTupleSatisfiesVisibility(&tuple, snapshot, buffer))
+				visible[nvisible++] = off;
+		}
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+
+		for (i = 0; i < nvisible; i++)
+		{
+			ItemId		lp = PageGetItemId(dp, visible[i]);
+
+			tuple.t_data = (HeapTupleHeader) PageGetItem(dp, lp);
+			tuple.t_len = ItemIdGetLength(lp);
+			ItemPointerSet(&tuple.t_self, page->blockno, visible[i]);
+			ExecStoreHeapTuple(&tuple, slot, false);
+			visit_range_row(tracker, source, slot, range);
+		}
+		ExecClearTuple(slot);
+		ReleaseBuffer(buffer);
+	}
+	tbm_end_iterate(iterator);
+	FreeAccessStrategy(strategy);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
  * Hand every row visible to the snapshot whose column is >= min_value to
  * the visitor.  With a BRIN or btree index led by the column only the
  * pages that may hold such rows are read (a bitmap heap scan, rows
@@ -351,6 +428,19 @@ scan_range(const SSTracker *tracker, Relation source, Snapshot snapshot,
 		index_endscan(iscan);
 		index_close(index, AccessShareLock);
 
+		/*
+		 * A heap table's pages are read whole (a BRIN bitmap's are all
+		 * lossy anyway); serializable transactions need the table AM's
+		 * scan, which records what they read.
+		 */
+		if (source->rd_tableam == GetHeapamTableAmRoutine() &&
+			!IsolationIsSerializable())
+		{
+			scan_heap_pages(tracker, source, snapshot, bitmap, range);
+			tbm_free(bitmap);
+			ExecDropSingleTupleTableSlot(slot);
+			return;
+		}
 		scan = ss_table_beginscan_bm(source, snapshot, 0, NULL);
 		iterator = tbm_begin_iterate(bitmap);
 		while ((page = tbm_iterate(iterator)) != NULL)
