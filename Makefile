@@ -15,6 +15,7 @@ OBJS = \
 	src/realtime.o \
 	src/erasure.o \
 	src/edits.o \
+	src/replicas.o \
 	src/txid_base.o \
 	src/windows.o \
 	src/consume.o \
@@ -36,7 +37,7 @@ EXTENSION = session_stream
 DATA = session_stream--0.1.sql session_stream--0.1--0.2.sql
 PGFILEDESC = "session_stream - exact virtual sessions and feed rules"
 
-REGRESS = init realtime_customer realtime_pair realtime_probe realtime_edits trigger_errors consume consume_stats consume_edits consume_bulk consumer feed_rules feed_alerts calendar response_times slas shards search_path
+REGRESS = init realtime_customer realtime_pair realtime_probe realtime_edits trigger_errors consume consume_stats consume_edits consume_bulk consumer feed_rules feed_alerts calendar response_times slas shards search_path replicas
 REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/temp.conf
 
 ISOLATION = same_key edit_race consume_race take_alerts feed_notify slas_race

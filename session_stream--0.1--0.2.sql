@@ -831,3 +831,30 @@ END
 $$;
 COMMENT ON FUNCTION session_stream.attach_shards(name[]) IS
     'Make this database the coordinator of the postgres_fdw servers given, one shard each: schema session_stream_cluster';
+-- ====================================================================
+-- Replicas as input: on a logical-replication subscriber, the rows that
+-- replication applies to a source become the subscriber's own, so that
+-- realtime and deferred mode compute results for them exactly; a set-up
+-- that could not be exact is refused (src/replicas.c).  See README.md,
+-- "Replicas as input".
+-- ====================================================================
+
+CREATE FUNCTION session_stream.adopt_replicated_rows()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ss_adopt_replicated_rows'
+LANGUAGE C;
+COMMENT ON FUNCTION session_stream.adopt_replicated_rows() IS
+    'BEFORE INSERT OR UPDATE OR DELETE row trigger, and BEFORE TRUNCATE statement trigger, enabled REPLICA: replicated rows get this server''s txid, and a track_sessions() or record_edits() trigger that would not fire for them is an error; args: txid=column if not txid';
+
+-- On the default stream, enabled REPLICA: it fires only in replica mode (a
+-- subscription's apply and tablesync workers), so a publisher or a
+-- stand-alone server never runs it.
+CREATE TRIGGER adopt_replicated_rows
+    BEFORE INSERT OR UPDATE OR DELETE ON session_stream.messages
+    FOR EACH ROW EXECUTE FUNCTION session_stream.adopt_replicated_rows();
+CREATE TRIGGER adopt_replicated_rows_truncate
+    BEFORE TRUNCATE ON session_stream.messages
+    FOR EACH STATEMENT EXECUTE FUNCTION session_stream.adopt_replicated_rows();
+ALTER TABLE session_stream.messages
+    ENABLE REPLICA TRIGGER adopt_replicated_rows,
+    ENABLE REPLICA TRIGGER adopt_replicated_rows_truncate;

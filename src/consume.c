@@ -667,6 +667,8 @@ check_deferred_source(Relation source, const SSTracker *tracker)
 						 ss_table_name(source), quote_identifier(NameStr(tracker->txid_column)),
 						 ss_table_name(source), quote_identifier(NameStr(tracker->txid_column)))));
 
+	replicas_check_deferred(source);
+
 	acl = pg_class_aclcheck(RelationGetRelid(source), GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(source));

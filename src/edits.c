@@ -225,6 +225,7 @@ ss_record_edits(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Relation	source;
 	SSTracker	t;
+	bool		recorded;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		(TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event)
@@ -245,13 +246,18 @@ ss_record_edits(PG_FUNCTION_ARGS)
 	if (retention_is_purging(RelationGetRelid(source)))
 		return PointerGetDatum(NULL);	/* retention, not an edit */
 
-	if (edits_are_recorded(source))
+	recorded = edits_are_recorded(source);
+	if (recorded || source->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
 	{
 		SPI_connect();
 		source_mapping(source, &t);
-		record_edit(source, &t, trigdata->tg_trigtuple,
-					TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)
-					? trigdata->tg_newtuple : NULL);
+		/* a publisher's edit that a subscriber could not follow: refused */
+		replicas_check_edit(source, t.txid_attnum,
+							TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event));
+		if (recorded)
+			record_edit(source, &t, trigdata->tg_trigtuple,
+						TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)
+						? trigdata->tg_newtuple : NULL);
 		SPI_finish();
 	}
 	return PointerGetDatum(NULL);

@@ -41,7 +41,8 @@
  * (deferred mode's txid) gets rows from pg_dump's COPY with the txids they
  * were written with; an INSERT whose txid is not the inserting
  * transaction's is such a row, already reflected in the restored results,
- * and is not applied again.
+ * and is not applied again, unless a logical-replication worker wrote it
+ * (a replicated row is a new one: replicas.c).
  *
  * Applying the newest message a second time changes nothing (a customer
  * message finds the session open, an agent message finds none), and a
@@ -73,6 +74,7 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "replication/logicalworker.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/hsearch.h"
@@ -372,7 +374,9 @@ end_keys(SSResults *results, Snapshot snapshot)
 /*
  * Is an inserted row a restored one?  With a transaction id column, a row
  * written by anything but pg_dump's COPY carries the inserting
- * transaction's id (its default, session_stream.current_txid()).
+ * transaction's id (its default, session_stream.current_txid()).  A row
+ * that logical replication brings is a new one whatever its txid (the
+ * publisher's, unless adopt_replicated_rows() made it ours: replicas.c).
  */
 static bool
 is_restored_row(const SSTracker *tracker, Relation source, HeapTuple tuple)
@@ -380,7 +384,7 @@ is_restored_row(const SSTracker *tracker, Relation source, HeapTuple tuple)
 	bool		isnull;
 	Datum		txid;
 
-	if (tracker->txid_attnum == InvalidAttrNumber)
+	if (tracker->txid_attnum == InvalidAttrNumber || IsLogicalWorker())
 		return false;
 	txid = heap_getattr(tuple, tracker->txid_attnum, RelationGetDescr(source),
 						&isnull);
@@ -439,8 +443,10 @@ track_delete(const SSTracker *tracker, Relation source, HeapTuple tuple)
 	SSResults	results;
 	Snapshot	snapshot;
 
-	if (retention_is_purging(RelationGetRelid(source)) ||
-		!source_try_read_message(tracker, source, tuple, &message))
+	if (retention_is_purging(RelationGetRelid(source)))
+		return;
+	replicas_check_edit(source, tracker->txid_attnum, false);
+	if (!source_try_read_message(tracker, source, tuple, &message))
 		return;
 	lock_keys(tracker, &message, NULL);
 	snapshot = begin_keys(&results, tracker);
@@ -457,6 +463,7 @@ track_update(const SSTracker *tracker, Relation source, HeapTuple old_tuple,
 	SSResults	results;
 	Snapshot	snapshot;
 
+	replicas_check_edit(source, tracker->txid_attnum, true);
 	/* the new row is checked as an insert is */
 	source_read_message(tracker, source, new_tuple, &new_message);
 	if (!source_try_read_message(tracker, source, old_tuple, &old_message))

@@ -474,6 +474,14 @@ extern int64 edits_scan_window(Oid source, Snapshot snapshot,
 extern void edits_forget_before(Oid source, int64 below);
 
 /* ---------------------------------------------------------------------
+ * replicas.c: sources fed by logical replication
+ * ---------------------------------------------------------------------
+ */
+extern void replicas_check_deferred(Relation source);
+extern void replicas_check_edit(Relation source, AttrNumber txid_attnum,
+								bool is_update);
+
+/* ---------------------------------------------------------------------
  * rules.c: feed_rules compiled per source table, cached per backend
  * ---------------------------------------------------------------------
  */

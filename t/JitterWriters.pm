@@ -18,7 +18,7 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(start_jitter_node one_row_script held_open_script
   edit_script held_edit_script replay_differences start_consumer_clients
-  catch_up wait_for_value check_messages_consumed);
+  catch_up wait_for_value check_messages_consumed check_edits_made);
 
 sub start_jitter_node
 {
@@ -135,6 +135,27 @@ UPDATE session_stream.messages SET sent_at = sent_at - random() * interval '1 s'
  WHERE ctid = (SELECT ctid FROM session_stream.messages WHERE customer_id = :b ORDER BY random() LIMIT 1);
 COMMIT;
 };
+}
+
+# Check that the writers edited: at least $min_edited rows of messages and
+# of tbl updated and deleted, and at least $min_left left (as the
+# statistics count them, rolled-back transactions too).
+sub check_edits_made
+{
+	my ($node, $min_edited, $min_left) = @_;
+	my %counts = map { split /\|/ } split /\n/, $node->safe_psql('postgres', q{
+		SELECT relname || '_' || k, v FROM pg_stat_user_tables,
+		       LATERAL (VALUES ('rows', n_live_tup), ('updated', n_tup_upd),
+		                       ('deleted', n_tup_del)) AS c(k, v)
+		 WHERE relname IN ('messages', 'tbl')});
+	Test::More::note(join(', ', map { "$_ $counts{$_}" } sort keys %counts));
+	for my $table ('messages', 'tbl')
+	{
+		Test::More::cmp_ok($counts{"${table}_updated"}, '>', $min_edited, "$table: many rows updated");
+		Test::More::cmp_ok($counts{"${table}_deleted"}, '>', $min_edited, "$table: many rows deleted");
+		Test::More::cmp_ok($counts{"${table}_rows"}, '>', $min_left, "$table: many rows left");
+	}
+	return;
 }
 
 # The two streams' queries and results sets, as t/001 and t/007 set them up.
