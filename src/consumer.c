@@ -201,6 +201,26 @@ source_argument(FunctionCallInfo fcinfo, const char *function)
 }
 
 /*
+ * Fill in a background worker of this library that connects to a
+ * database once recovery is over: its entry point, its type (also its
+ * name, until the caller sets another) and its restart time.
+ */
+void
+ss_worker_template(BackgroundWorker *worker, const char *function,
+				   const char *type, int restart_seconds)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_seconds;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "session_stream");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
+/*
  * Register the consumer worker of database dboid (a dynamic background
  * worker; it waits for transaction starter, if valid, before reading the
  * consumers).  False if no background worker slot is free.  The launcher
@@ -213,16 +233,10 @@ consumer_register_worker(Oid dboid, TransactionId starter)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = SS_RESTART_SECONDS;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "session_stream");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "consumer_main");
+	ss_worker_template(&worker, "consumer_main", SS_CONSUMER_TYPE,
+					   SS_RESTART_SECONDS);
 	snprintf(worker.bgw_name, BGW_MAXLEN, SS_CONSUMER_TYPE " of database %u",
 			 dboid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, SS_CONSUMER_TYPE);
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	memcpy(worker.bgw_extra, &starter, sizeof(starter));
 	worker.bgw_notify_pid = 0;

@@ -59,15 +59,8 @@ launcher_register(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = SS_LAUNCHER_RESTART_SECONDS;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "session_stream");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "session_stream launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "session_stream launcher");
+	ss_worker_template(&worker, "launcher_main", "session_stream launcher",
+					   SS_LAUNCHER_RESTART_SECONDS);
 	RegisterBackgroundWorker(&worker);
 }
 

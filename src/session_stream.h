@@ -434,6 +434,10 @@ extern const char *consume_batch(Oid relid, SSMode mode, int64 max_messages,
  * launcher under shared_preload_libraries
  * ---------------------------------------------------------------------
  */
+struct BackgroundWorker;
+extern void ss_worker_template(struct BackgroundWorker *worker,
+							   const char *function, const char *type,
+							   int restart_seconds);
 extern bool consumer_register_worker(Oid dboid, TransactionId starter);
 extern void consumer_wake_at_commit(void);
 extern void consumer_forget_wake(void);
