@@ -63,29 +63,32 @@
  */
 #include "session_stream.h"
 
+#include <sys/stat.h>
+
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "commands/dbcommands.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_tablespace_d.h"
-#include "common/relpath.h"
-#include "storage/fd.h"
-#include "storage/procarray.h"
-#include <sys/stat.h>
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_tablespace_d.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "common/relpath.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -425,6 +428,31 @@ find_entry(Oid source, SSMode mode)
 }
 
 /*
+ * Is the extension installed, and will it stay so until the transaction
+ * ends?  DROP EXTENSION locks the extension exclusively, so once we hold a
+ * share lock on it and still find it, its tables cannot vanish under our
+ * queries.  (Without the lock, a DROP EXTENSION that committed between a
+ * look-up of consumers and the read of it failed the read: the worker
+ * exited with an error and was restarted, to find nothing.)
+ */
+static bool
+lock_extension(void)
+{
+	for (;;)
+	{
+		Oid			extension = get_extension_oid("session_stream", true);
+
+		if (!OidIsValid(extension))
+			return false;
+		LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+		/* locking took in the invalidations of what committed before */
+		if (get_extension_oid("session_stream", true) == extension)
+			return true;
+		UnlockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+	}
+}
+
+/*
  * Read session_stream.consumers (in the caller's transaction), keeping
  * what the worker knows of consumers still registered.  Returns how many
  * there are; 0 if the extension or its table is gone.
@@ -432,14 +460,16 @@ find_entry(Oid source, SSMode mode)
 static int
 load_consumers(void)
 {
-	Oid			schema = get_namespace_oid(SS_SCHEMA, true);
+	Oid			schema;
 	uint64		i;
 	int			j;
 	int			kept;
 
 	for (j = 0; j < nentries; j++)
 		entries[j].seen = false;
-	if (OidIsValid(schema) && OidIsValid(get_relname_relid("consumers", schema)))
+	if (lock_extension() &&
+		OidIsValid(schema = get_namespace_oid(SS_SCHEMA, true)) &&
+		OidIsValid(get_relname_relid("consumers", schema)))
 	{
 		SPI_connect();
 		if (SPI_execute("SELECT source, mode, every, role, failures"
