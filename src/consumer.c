@@ -373,11 +373,7 @@ ss_stop_consumer(PG_FUNCTION_ARGS)
 	const char *mode_name = trigger_args_mode_name(mode);
 	Oid			argtypes[3] = {OIDOID, TEXTOID, OIDOID};
 	Datum		args[3];
-	char	   *relname = get_rel_name(source);
-	char	   *source_name = relname == NULL
-		? psprintf("%u", source)
-		: quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
-									 relname);
+	char	   *source_name = ss_relid_name(source);
 
 	args[0] = ObjectIdGetDatum(source);
 	args[1] = CStringGetTextDatum(mode_name);

@@ -54,14 +54,6 @@
 
 PG_FUNCTION_INFO_V1(ss_forget_customer);
 
-/* "schema.table" of a relation by oid, quoted for SQL. */
-static char *
-qualified_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /*
  * Refuse to empty a results set that a track_sessions() trigger of another
  * table feeds too.
@@ -97,7 +89,7 @@ refuse_shared_results(Relation source, const SSTracker *t)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("cannot empty results set \"%s\" for the truncate of table \"%s\"",
-								qualified_name(t->results_relid),
+								ss_relid_name(t->results_relid),
 								ss_table_name(source)),
 						 errdetail("Trigger \"%s\" of table \"%s\" feeds that results set too.",
 								   feeder->tgname, ss_table_name(other)),
@@ -134,8 +126,8 @@ static void
 empty_results_set(Relation source, const SSTracker *t)
 {
 	Oid			owner = source->rd_rel->relowner;
-	char	   *closed = qualified_name(t->closed.relid);
-	char	   *latest = qualified_name(t->latest.relid);
+	char	   *closed = ss_relid_name(t->closed.relid);
+	char	   *latest = ss_relid_name(t->latest.relid);
 
 	SPI_connect();
 
@@ -299,7 +291,7 @@ forget_sla_records(Oid results, Datum customer_id)
 		execute_as(owner,
 				   psprintf("DELETE FROM %s WHERE results OPERATOR(pg_catalog.=) $1"
 							" AND customer_id OPERATOR(pg_catalog.=) $2",
-							qualified_name(tables[i])),
+							ss_relid_name(tables[i])),
 				   2, types, values);
 	}
 }
@@ -378,7 +370,7 @@ ss_forget_customer(PG_FUNCTION_ARGS)
 		for (i = 0; i < 2; i++)
 			execute_as(GetUserId(),
 					   psprintf("DELETE FROM %s WHERE customer_id OPERATOR(pg_catalog.=) $1",
-								qualified_name(tables[i])),
+								ss_relid_name(tables[i])),
 					   1, argtypes, args);
 		forget_sla_records(t->results_relid, args[0]);
 	}

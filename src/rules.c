@@ -273,17 +273,13 @@ read_rule_row(HeapTuple tuple, TupleDesc desc, RuleRow *row)
 static void
 require_owner(Oid source, const char *rule_name)
 {
-	char	   *relname = get_rel_name(source);
-
-	if (relname == NULL)
+	if (get_rel_name(source) == NULL)
 		return;					/* the table is gone: a leftover rule */
 	if (!ss_pg_class_ownercheck(source, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table \"%s\" to change its feed rule \"%s\"",
-						quote_qualified_identifier(get_namespace_name(get_rel_namespace(source)),
-												   relname),
-						rule_name ? rule_name : ""),
+						ss_relid_name(source), rule_name ? rule_name : ""),
 				 errhint("Ask the table's owner or a superuser to write the rule.")));
 }
 
@@ -478,6 +474,34 @@ read_rules(Oid source, int *count)
 	return rows;
 }
 
+/* What compile_into_set() compiles, and where. */
+typedef struct RuleCompilation
+{
+	Relation	source;
+	SSRuleSet  *set;
+	const RuleRow *row;
+	SSRule	   *rule;
+} RuleCompilation;
+
+/* compile_into_set()'s part that may fail */
+static void
+compile_rule(void *arg)
+{
+	RuleCompilation *c = (RuleCompilation *) arg;
+	const RuleRow *row = c->row;
+	SSRule	   *rule = c->rule;
+	Expr	   *expr = compile_condition(c->source, row->name, row->condition);
+	MemoryContext old = MemoryContextSwitchTo(c->set->context);
+
+	rule->rule_id = row->rule_id;
+	rule->name = pstrdup(row->name);
+	rule->channel = pstrdup(row->channel);
+	rule->delivery = notify_parse_delivery(row->delivery);
+	rule->edge = row->on_update != NULL && strcmp(row->on_update, "edge") == 0;
+	rule->qual = ExecInitQual(list_make1(copyObject(expr)), NULL);
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * Compile one rule into set's context inside a subtransaction.  False, with
  * a WARNING, if it does not compile any more.
@@ -486,52 +510,20 @@ static bool
 compile_into_set(Relation source, SSRuleSet *set, const RuleRow *row,
 				 SSRule *rule)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
+	RuleCompilation c = {source, set, row, rule};
+	ErrorData  *edata = ss_in_subtransaction(compile_rule, &c);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller);
-	PG_TRY();
-	{
-		Expr	   *expr = compile_condition(source, row->name, row->condition);
-		MemoryContext old = MemoryContextSwitchTo(set->context);
-
-		rule->rule_id = row->rule_id;
-		rule->name = pstrdup(row->name);
-		rule->channel = pstrdup(row->channel);
-		rule->delivery = notify_parse_delivery(row->delivery);
-		rule->edge = row->on_update != NULL && strcmp(row->on_update, "edge") == 0;
-		rule->qual = ExecInitQual(list_make1(copyObject(expr)), NULL);
-		MemoryContextSwitchTo(old);
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("feed rule \"%s\" on table \"%s\" is skipped",
-						row->name, set->table_name),
-				 errdetail("Its condition no longer compiles: %s", edata->message),
-				 errhint("Fix or disable the rule: UPDATE session_stream.feed_rules SET condition = ... WHERE rule_id = " INT64_FORMAT ";",
-						 row->rule_id)));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (edata == NULL)
+		return true;
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("feed rule \"%s\" on table \"%s\" is skipped",
+					row->name, set->table_name),
+			 errdetail("Its condition no longer compiles: %s", edata->message),
+			 errhint("Fix or disable the rule: UPDATE session_stream.feed_rules SET condition = ... WHERE rule_id = " INT64_FORMAT ";",
+					 row->rule_id)));
+	FreeErrorData(edata);
+	return false;
 }
 
 static SSRuleSet *

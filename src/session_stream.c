@@ -22,6 +22,8 @@
 #include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/relcache.h"
 
 PG_MODULE_MAGIC;
@@ -88,6 +90,57 @@ ss_table_name(Relation rel)
 {
 	return quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 									  RelationGetRelationName(rel));
+}
+
+/*
+ * Run work(arg) in an internal subtransaction, in the caller's memory
+ * context and resource owner.  NULL if it succeeded (the subtransaction
+ * is committed); otherwise its error, copied into the caller's context,
+ * after the subtransaction is rolled back: the caller reports it, and one
+ * bad rule or policy does not stop the others.
+ */
+ErrorData *
+ss_in_subtransaction(void (*work) (void *arg), void *arg)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		work(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return error;
+}
+
+/*
+ * "schema.table" of a relation by oid, quoted as needed, for messages and
+ * queries; its oid if the relation is gone.
+ */
+char *
+ss_relid_name(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	if (name == NULL)
+		return psprintf("%u", relid);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  name);
 }
 
 /*

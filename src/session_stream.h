@@ -43,6 +43,8 @@ typedef enum SSMode
  * ---------------------------------------------------------------------
  */
 extern char *ss_table_name(Relation rel);
+extern char *ss_relid_name(Oid relid);
+extern ErrorData *ss_in_subtransaction(void (*work) (void *arg), void *arg);
 extern Oid	ss_track_sessions_oid(void);
 extern bool ss_interval_usecs(const Interval *span, int64 *usecs);
 

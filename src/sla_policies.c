@@ -162,17 +162,6 @@ static const char *const results_set_detail =
 static const char *const results_set_hint =
 "Name a results set made by session_stream.create_results(name, mode).";
 
-static char *
-relation_name(Oid relid)
-{
-	char	   *name = get_rel_name(relid);
-
-	if (name == NULL)
-		return psprintf("%u", relid);
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  name);
-}
-
 /* A column of a results table of one of the given types, or an error. */
 static void
 require_column(Relation rel, const char *column, Oid type1, Oid type2,
@@ -287,15 +276,11 @@ require_owner(Oid results, const char *policy)
 {
 	if (get_rel_name(results) == NULL)
 		return;					/* the results set is gone: a leftover */
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, results, GetUserId()))
-#else
-	if (!pg_class_ownercheck(results, GetUserId()))
-#endif
+	if (!ss_pg_class_ownercheck(results, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of results set \"%s\" to change its SLA policy \"%s\"",
-						relation_name(results), policy ? policy : ""),
+						ss_relid_name(results), policy ? policy : ""),
 				 errhint("Ask the owner of the results set or a superuser to write the policy.")));
 }
 

@@ -217,13 +217,6 @@ interval_datum(int64 usecs)
 	return IntervalPGetDatum(span);
 }
 
-static char *
-table_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /* ---------------------------------------------------------------------
  * The policies
  * ---------------------------------------------------------------------
@@ -272,6 +265,22 @@ read_policies(int *count)
 	return policies;
 }
 
+/* prepare_policy()'s part that may fail */
+static void
+find_policy_tables(void *arg)
+{
+	Policy	   *p = (Policy *) arg;
+
+	if (p->target_usecs <= 0 || p->route.delivery == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid target or delivery")));
+	sla_policies_results_set(p->results, &p->rs);
+	p->cal = p->calendar != NULL ? calendar_lookup(p->calendar) : NULL;
+	p->latest_name = ss_relid_name(p->rs.latest);
+	p->closed_name = ss_relid_name(p->rs.closed);
+}
+
 /*
  * Find the policy's results set and calendar, or skip it with a WARNING
  * (in a subtransaction: a dropped results set must not stop the others).
@@ -279,47 +288,17 @@ read_policies(int *count)
 static void
 prepare_policy(Policy *p)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = ss_in_subtransaction(find_policy_tables, p);
 
-	p->usable = false;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller);
-	PG_TRY();
-	{
-		if (p->target_usecs <= 0 || p->route.delivery == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid target or delivery")));
-		sla_policies_results_set(p->results, &p->rs);
-		p->cal = p->calendar != NULL ? calendar_lookup(p->calendar) : NULL;
-		p->latest_name = table_name(p->rs.latest);
-		p->closed_name = table_name(p->rs.closed);
-		p->usable = true;
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("SLA policy \"%s\" is skipped", p->name),
-				 errdetail("%s", edata->message),
-				 errhint("Its sessions wait in session_stream.sla_pending until the policy is fixed, disabled or deleted.")));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	p->usable = edata == NULL;
+	if (edata == NULL)
+		return;
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("SLA policy \"%s\" is skipped", p->name),
+			 errdetail("%s", edata->message),
+			 errhint("Its sessions wait in session_stream.sla_pending until the policy is fixed, disabled or deleted.")));
+	FreeErrorData(edata);
 }
 
 /*
