@@ -18,6 +18,7 @@ OBJS = \
 	src/replicas.o \
 	src/txid_base.o \
 	src/windows.o \
+	src/batch.o \
 	src/consume.o \
 	src/pending.o \
 	src/consumer.o \

@@ -19,8 +19,9 @@
  * 3. If the batch is larger than max_messages, keep the transactions with
  *	  the lowest ids that fit (a transaction is never split) and leave the
  *	  rest for the next call.
- * 4. Sort the batch by key, then event time, and apply each key's run with
- *	  the shared state machine (sessions.c), starting from the key's newest
+ * 4. Sort the batch by key, then event time (batch.c), and apply each
+ *	  key's run with the shared state machine (sessions.c), starting from
+ *	  the key's newest
  *	  stored session: found by one ordered pass over NAME_latest's index
  *	  when the batch's keys are a large share of it, else by a probe per
  *	  key; new rows are written in bulk (results.c, bulk_insert.c).  A run
@@ -70,24 +71,6 @@ int			consume_batch_limit = 1000000;
 
 PG_FUNCTION_INFO_V1(ss_consume_window);
 
-typedef struct BatchRow
-{
-	SSMessage	message;
-	int64		txid;
-} BatchRow;
-
-/* The rows of one window as they are collected. */
-typedef struct Batch
-{
-	const SSPosition *current;	/* seen committed by this call's snapshot */
-	const SSPosition *previous; /* consumed before */
-	int64		limit;
-	int64		cutoff;			/* highest txid kept; PG_INT64_MAX: all */
-	BatchRow   *rows;
-	int64		count;
-	int64		capacity;
-} Batch;
-
 /* One call's working state. */
 typedef struct Consumer
 {
@@ -103,104 +86,6 @@ typedef struct Consumer
 	HTAB	   *keys;			/* KeyWork of keys that need the source */
 	HTAB	   *edit_points;	/* EditPoint of keys edited in the window */
 } Consumer;
-
-static int
-compare_txid(const void *a, const void *b)
-{
-	int64		x = ((const BatchRow *) a)->txid;
-	int64		y = ((const BatchRow *) b)->txid;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-static inline int
-compare_customer_run(const BatchRow *a, const BatchRow *b)
-{
-	const SSMessage *x = &a->message;
-	const SSMessage *y = &b->message;
-
-	if (x->customer_id != y->customer_id)
-		return x->customer_id < y->customer_id ? -1 : 1;
-	return sessions_compare_messages(x, y);
-}
-
-static inline int
-compare_pair_run(const BatchRow *a, const BatchRow *b)
-{
-	const SSMessage *x = &a->message;
-	const SSMessage *y = &b->message;
-
-	if (x->customer_id != y->customer_id)
-		return x->customer_id < y->customer_id ? -1 : 1;
-	if (x->agent_id != y->agent_id)
-		return x->agent_id < y->agent_id ? -1 : 1;
-	return sessions_compare_messages(x, y);
-}
-
-/* Sorts with the comparison inlined: the batch can hold millions of rows. */
-#define ST_SORT sort_customer_runs
-#define ST_ELEMENT_TYPE BatchRow
-#define ST_COMPARE(a, b) compare_customer_run(a, b)
-#define ST_SCOPE static
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
-#define ST_SORT sort_pair_runs
-#define ST_ELEMENT_TYPE BatchRow
-#define ST_COMPARE(a, b) compare_pair_run(a, b)
-#define ST_SCOPE static
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
-/*
- * Keep only the transactions with the lowest ids, at least "limit" rows
- * of them (a transaction is kept whole), and lower the cutoff to match.
- */
-static void
-shrink_to_limit(Batch *batch)
-{
-	int64		kept;
-
-	if (batch->count <= batch->limit)
-		return;
-	qsort(batch->rows, batch->count, sizeof(BatchRow), compare_txid);
-	batch->cutoff = batch->rows[batch->limit - 1].txid;
-	kept = batch->limit;
-	while (kept < batch->count && batch->rows[kept].txid == batch->cutoff)
-		kept++;
-	batch->count = kept;
-}
-
-static void
-collect_row(const SSMessage *message, int64 txid, void *arg)
-{
-	Batch	   *batch = (Batch *) arg;
-
-	if (!windows_contains(batch->current, txid) ||
-		windows_contains(batch->previous, txid) ||
-		txid > batch->cutoff)
-		return;
-
-	if (batch->count == batch->capacity)
-	{
-		/* Hold at most about twice the limit: shrink, grow only if needed. */
-		if (batch->capacity >= 2 * batch->limit)
-			shrink_to_limit(batch);
-		if (batch->count == batch->capacity)
-		{
-			batch->capacity *= 2;
-			batch->rows = repalloc_huge(batch->rows,
-										batch->capacity * sizeof(BatchRow));
-		}
-		if (txid > batch->cutoff)
-			return;
-	}
-	batch->rows[batch->count].message = *message;
-	batch->rows[batch->count].txid = txid;
-	batch->count++;
-}
 
 /* Store what a replay produced and count it. */
 static void
@@ -282,7 +167,7 @@ note_prior_message(const SSMessage *message, int64 txid, void *arg)
 }
 
 static void
-find_prior_messages(Consumer *c, const BatchRow *rows, int64 count)
+find_prior_messages(Consumer *c, const SSBatchRow *rows, int64 count)
 {
 	int64		since = PG_INT64_MAX;
 	int64		i;
@@ -476,7 +361,7 @@ replay_edited_keys(Consumer *c, int64 *replay_since)
 
 /* Apply one key's messages of this window, sorted; late keys wait. */
 static void
-apply_run(Consumer *c, const BatchRow *rows, int64 n, int64 *replay_since)
+apply_run(Consumer *c, const SSBatchRow *rows, int64 n, int64 *replay_since)
 {
 	const SSMessage *first = &rows[0].message;
 	SSSession	last;
@@ -581,7 +466,7 @@ replay_late_keys(Consumer *c, int64 replay_since)
 
 /* How many keys the sorted rows have. */
 static int64
-count_keys(SSMode mode, const BatchRow *rows, int64 count)
+count_keys(SSMode mode, const SSBatchRow *rows, int64 count)
 {
 	int64		keys = 0;
 	int64		i;
@@ -816,7 +701,7 @@ consume_batch(Oid relid, SSMode mode, int64 max_messages,
 	SSTracker	tracker;
 	SSPosition	current;
 	Consumer	c;
-	Batch		batch;
+	SSBatch		batch;
 	int64		start;
 	int64		i;
 	int64		replay_since = PG_INT64_MAX;
@@ -849,17 +734,12 @@ consume_batch(Oid relid, SSMode mode, int64 max_messages,
 	windows_load(relid, mode, c.snapshot, &c.previous);
 	windows_position_of_snapshot(c.snapshot, &current);
 
-	memset(&batch, 0, sizeof(batch));
-	batch.current = &current;
-	batch.previous = &c.previous.position;	/* empty before the first call */
-	batch.limit = max_messages;
-	batch.cutoff = PG_INT64_MAX;
-	batch.capacity = Min(1024, 2 * max_messages);
-	batch.rows = palloc(batch.capacity * sizeof(BatchRow));
+	/* previous is empty before the first call */
+	batch_init(&batch, &current, &c.previous.position, max_messages);
 	source_scan_window(&tracker, c.source, c.snapshot,
 					   c.previous.exists ? c.previous.position.xmin : 0,
-					   collect_row, &batch);
-	shrink_to_limit(&batch);
+					   batch_collect_row, batch_expect_rows, &batch);
+	batch_shrink_to_limit(&batch);
 	windows_advance(&c.previous.position, &current, batch.cutoff, &c.upto);
 	c.edit_points = create_key_table("session_stream edited keys", sizeof(EditPoint));
 	edits = edits_scan_window(relid, c.snapshot,
@@ -868,10 +748,7 @@ consume_batch(Oid relid, SSMode mode, int64 max_messages,
 
 	if (batch.count > 0 || edits > 0)
 	{
-		if (mode == SS_MODE_PAIR)
-			sort_pair_runs(batch.rows, batch.count);
-		else
-			sort_customer_runs(batch.rows, batch.count);
+		batch_sort(&batch, mode);
 		c.counts.messages = batch.count;
 		c.counts.first_sent_at = PG_INT64_MAX;
 		c.counts.last_sent_at = PG_INT64_MIN;

@@ -68,7 +68,7 @@ ss_pending_messages(PG_FUNCTION_ARGS)
 	pending.previous = &previous.position;
 	source_scan_window(&tracker, source, snapshot,
 					   previous.exists ? previous.position.xmin : 0,
-					   count_pending, &pending);
+					   count_pending, NULL, &pending);
 	UnregisterSnapshot(snapshot);
 	table_close(source, AccessShareLock);
 

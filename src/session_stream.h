@@ -245,9 +245,12 @@ extern SSMessage *source_key_messages_after(const SSTracker *tracker,
 
 typedef void (*SSWindowRowVisitor) (const SSMessage *message, int64 txid,
 									void *arg);
+/* Told, before the first row, about how many rows a scan expects. */
+typedef void (*SSWindowSizeHint) (double rows, void *arg);
 extern void source_scan_window(const SSTracker *tracker, Relation source,
 							   Snapshot snapshot, int64 min_txid,
-							   SSWindowRowVisitor visitor, void *arg);
+							   SSWindowRowVisitor visitor,
+							   SSWindowSizeHint hint, void *arg);
 extern void source_scan_since(const SSTracker *tracker, Relation source,
 							  Snapshot snapshot, int64 since,
 							  SSWindowRowVisitor visitor, void *arg);
@@ -416,6 +419,34 @@ extern int64 txid_base_get(void);
 extern int64 txid_current_value(void);
 extern int64 txid_widen(FullTransactionId next, TransactionId xid);
 extern void txid_base_saving_own_window(bool saving);
+
+/* ---------------------------------------------------------------------
+ * batch.c: the rows of one consume_window() window
+ * ---------------------------------------------------------------------
+ */
+typedef struct SSBatchRow
+{
+	SSMessage	message;
+	int64		txid;
+} SSBatchRow;
+
+typedef struct SSBatch
+{
+	const SSPosition *current;	/* seen committed by this call's snapshot */
+	const SSPosition *previous; /* consumed before */
+	int64		limit;
+	int64		cutoff;			/* highest txid kept; PG_INT64_MAX: all */
+	SSBatchRow   *rows;
+	int64		count;
+	int64		capacity;
+} SSBatch;
+
+extern void batch_init(SSBatch *batch, const SSPosition *current,
+					   const SSPosition *previous, int64 limit);
+extern void batch_expect_rows(double rows, void *arg);
+extern void batch_collect_row(const SSMessage *message, int64 txid, void *arg);
+extern void batch_shrink_to_limit(SSBatch *batch);
+extern void batch_sort(SSBatch *batch, SSMode mode);
 
 /* ---------------------------------------------------------------------
  * consume.c: consume_window()

@@ -299,6 +299,7 @@ typedef struct RangeScan
 	Oid			ge_proc;
 	int64		min_value;
 	SSWindowRowVisitor visitor;
+	SSWindowSizeHint hint;		/* or NULL */
 	void	   *arg;
 } RangeScan;
 
@@ -313,6 +314,26 @@ visit_range_row(const SSTracker *t, Relation source, TupleTableSlot *slot,
 		return;
 	read_message(t, source, slot, NULL, &m);
 	range->visitor(&m, source_row_txid(t, source, slot), range->arg);
+}
+
+/*
+ * About how many rows the pages of a bitmap hold: the exact pages' count,
+ * and for each lossy page the table's average (pg_class), if known.
+ */
+static double
+rows_in_bitmap(Relation source, TIDBitmap *bitmap, BlockNumber nblocks)
+{
+	double		per_page = source->rd_rel->relpages > 0 && source->rd_rel->reltuples > 0
+		? source->rd_rel->reltuples / source->rd_rel->relpages : 0;
+	TBMIterator *iterator = tbm_begin_iterate(bitmap);
+	TBMIterateResult *page;
+	double		rows = 0;
+
+	while ((page = tbm_iterate(iterator)) != NULL)
+		if (page->blockno < nblocks)
+			rows += page->ntuples >= 0 ? page->ntuples : per_page;
+	tbm_end_iterate(iterator);
+	return rows;
 }
 
 /*
@@ -333,6 +354,8 @@ scan_heap_pages(const SSTracker *tracker, Relation source, Snapshot snapshot,
 	TBMIterateResult *page;
 	OffsetNumber visible[MaxHeapTuplesPerPage];
 
+	if (range->hint != NULL)
+		range->hint(rows_in_bitmap(source, bitmap, nblocks), range->arg);
 	while ((page = tbm_iterate(iterator)) != NULL)
 	{
 		Buffer		buffer;
@@ -462,10 +485,10 @@ scan_range(const SSTracker *tracker, Relation source, Snapshot snapshot,
 void
 source_scan_window(const SSTracker *tracker, Relation source,
 				   Snapshot snapshot, int64 min_txid,
-				   SSWindowRowVisitor visitor, void *arg)
+				   SSWindowRowVisitor visitor, SSWindowSizeHint hint, void *arg)
 {
 	RangeScan	range = {tracker->txid_attnum, INT8OID, F_INT8GE, min_txid,
-	visitor, arg};
+	visitor, hint, arg};
 
 	scan_range(tracker, source, snapshot, &range);
 }
@@ -478,7 +501,7 @@ source_scan_since(const SSTracker *tracker, Relation source,
 {
 	RangeScan	range = {tracker->time_attnum, tracker->time_type,
 		tracker->time_type == TIMESTAMPTZOID ? F_TIMESTAMPTZ_GE : F_TIMESTAMP_GE,
-	since, visitor, arg};
+	since, visitor, NULL, arg};
 
 	scan_range(tracker, source, snapshot, &range);
 }
