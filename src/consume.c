@@ -21,14 +21,13 @@
  *	  rest for the next call.
  * 4. Sort the batch by key, then event time (batch.c), and apply each
  *	  key's run with the shared state machine (sessions.c), starting from
- *	  the key's newest
- *	  stored session: found by one ordered pass over NAME_latest's index
- *	  when the batch's keys are a large share of it, else by a probe per
- *	  key; new rows are written in bulk (results.c, bulk_insert.c).  A run
- *	  whose first message precedes something the key already had applied
- *	  is late: the key is rewound to the last session answered before it
- *	  and replayed from the source's rows that are consumed once this call
- *	  commits, as the realtime trigger does.
+ *	  the key's newest stored session: found by one ordered pass over
+ *	  NAME_latest's index when the batch's keys are a large share of it,
+ *	  else by a probe per key; new rows are written in bulk (results.c,
+ *	  bulk_insert.c).  A run whose first message precedes something the
+ *	  key already had applied is late: the key is rewound to the last
+ *	  session answered before it and replayed from the source's rows that
+ *	  are consumed once this call commits, as the realtime trigger does.
  * 5. Record the window (consumed_windows) in the same transaction: a call
  *	  that fails or is killed leaves nothing, and the next call consumes
  *	  exactly what this one did not.
