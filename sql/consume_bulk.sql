@@ -104,3 +104,51 @@ DROP TABLE bulk_src, bulk_log;
 DROP VIEW bulk_sessions;
 DROP TABLE bulk_sessions_closed, bulk_sessions_latest;
 DROP FUNCTION log_new_row(), mark_row(), bulk_differences(), bulk_unlogged(), add_messages(int, int);
+
+-- The window's rows are held in an array (batch.c) sized from the
+-- source's estimate of the rows in range once the source has statistics
+-- (at most twice max_messages), and grown by doubling from 1,024 rows
+-- when it has none: all three ways, the results equal the replay.
+CREATE TABLE sized_src (a int NOT NULL, b int NOT NULL, ts timestamp NOT NULL,
+                        direct boolean NOT NULL,
+                        txid bigint NOT NULL DEFAULT session_stream.current_txid())
+    WITH (autovacuum_enabled = false);   -- statistics only when we say
+CREATE INDEX ON sized_src USING brin (txid);
+SELECT session_stream.create_results('sized_sessions', 'customer');
+CREATE TRIGGER sized_src_sessions AFTER INSERT ON sized_src FOR EACH ROW
+    EXECUTE FUNCTION session_stream.track_sessions('customer',
+        'agent=a', 'customer=b', 'ts=ts', 'from_agent=direct',
+        'results=public.sized_sessions');
+ALTER TABLE sized_src DISABLE TRIGGER sized_src_sessions;
+CREATE FUNCTION add_sized(n int) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO sized_src (a, b, ts, direct)
+    SELECT 1 + (random() * 9)::int, 1 + (random() * 1999)::int,
+           timestamp '2024-06-01' + random() * interval '1 hour', random() < 0.5
+      FROM generate_series(1, n)
+$$;
+CREATE FUNCTION sized_differences() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM oracle.diff('customer',
+        'SELECT a, b, ts AT TIME ZONE ''UTC'', direct FROM sized_src',
+        'public.sized_sessions')
+$$;
+-- no statistics: the array grows from 1,024 rows to hold 5,000
+SELECT add_sized(5000);
+SELECT reltuples < 0 AS no_statistics FROM pg_class WHERE oid = 'sized_src'::regclass;
+SELECT status, messages FROM session_stream.consume_window('customer', 'sized_src');
+SELECT sized_differences();
+-- statistics: sized from the estimate up front
+SELECT add_sized(5000);
+ANALYZE sized_src;
+SELECT status, messages FROM session_stream.consume_window('customer', 'sized_src');
+SELECT sized_differences();
+-- an estimate (all 15,000 rows share one BRIN range) above twice
+-- max_messages: room for 6,000, and the one transaction of 5,000 is
+-- taken whole
+SELECT add_sized(5000);
+ANALYZE sized_src;
+SELECT status, messages FROM session_stream.consume_window('customer', 'sized_src', 3000);
+SELECT sized_differences();
+DROP TABLE sized_src;
+DROP VIEW sized_sessions;
+DROP TABLE sized_sessions_closed, sized_sessions_latest;
+DROP FUNCTION add_sized(int), sized_differences();
