@@ -5,9 +5,9 @@
  *	  cut to the batch limit, and put in key and event-time order.
  *
  * A window can hold a million rows or more.  Its array is sized up front
- * from the source's estimate of the rows in range (source.c), grows by
- * doubling past it, and each new block's pages are mapped in one
- * madvise(MADV_POPULATE_WRITE) call where Linux has it.  Touching fresh
+ * from the source's estimate of the rows in range (source.c) and grows by
+ * doubling past it; its pages are mapped a few MB at a time as it fills,
+ * each time in one madvise(MADV_POPULATE_WRITE) call where Linux has it.  Touching fresh
  * pages one at a time costs a page fault each, and in a virtual machine a
  * fault is dear: 11-15 us per 4 kB page on the machine the benchmarks run
  * on, where mapping the same pages in one call costs about 0.2 us each
@@ -30,6 +30,9 @@
 
 /* Blocks below this size are left to fault in: a syscall costs more. */
 #define POPULATE_MIN_BYTES (64 * 1024)
+
+/* The array's pages are mapped about 4 MB at a time as it fills. */
+#define MAP_AHEAD_ROWS ((4 * 1024 * 1024) / (int64) sizeof(SSBatchRow))
 
 /*
  * Map the pages of a new block now, in one call, rather than one fault at
@@ -57,14 +60,25 @@ populate(void *block, Size size)
 #endif
 }
 
+/* Room for count rows; its pages are mapped as it fills (map_ahead()). */
 static SSBatchRow *
 allocate_rows(int64 count)
 {
-	Size		size = (Size) count * sizeof(SSBatchRow);
-	SSBatchRow   *rows = palloc_extended(size, MCXT_ALLOC_HUGE);
+	return palloc_extended((Size) count * sizeof(SSBatchRow), MCXT_ALLOC_HUGE);
+}
 
-	populate(rows, size);
-	return rows;
+/*
+ * Map the pages of the next rows to be written, a few MB ahead: an
+ * estimate too high (a source whose BRIN ranges are wide) then costs
+ * address space, not memory.
+ */
+static void
+map_ahead(SSBatch *batch)
+{
+	int64		upto = Min(batch->capacity, batch->mapped + MAP_AHEAD_ROWS);
+
+	populate(&batch->rows[batch->mapped], (upto - batch->mapped) * sizeof(SSBatchRow));
+	batch->mapped = upto;
 }
 
 void
@@ -97,6 +111,7 @@ batch_expect_rows(double rows, void *arg)
 	pfree(batch->rows);
 	batch->rows = allocate_rows(capacity);
 	batch->capacity = capacity;
+	batch->mapped = 0;
 }
 
 static int
@@ -127,16 +142,18 @@ batch_shrink_to_limit(SSBatch *batch)
 	batch->count = kept;
 }
 
-/* Double the array: a new populated block, the rows copied over. */
+/* Double the array: the rows copied over into pages mapped first. */
 static void
 grow(SSBatch *batch)
 {
 	SSBatchRow *rows = allocate_rows(2 * batch->capacity);
 
+	populate(rows, batch->count * sizeof(SSBatchRow));
 	memcpy(rows, batch->rows, batch->count * sizeof(SSBatchRow));
 	pfree(batch->rows);
 	batch->rows = rows;
 	batch->capacity *= 2;
+	batch->mapped = batch->count;
 }
 
 /*
@@ -163,6 +180,8 @@ batch_collect_row(const SSMessage *message, int64 txid, void *arg)
 		if (txid > batch->cutoff)
 			return;
 	}
+	if (batch->count == batch->mapped)
+		map_ahead(batch);
 	batch->rows[batch->count].message = *message;
 	batch->rows[batch->count].txid = txid;
 	batch->count++;

@@ -439,6 +439,7 @@ typedef struct SSBatch
 	SSBatchRow   *rows;
 	int64		count;
 	int64		capacity;
+	int64		mapped;			/* rows[0 .. mapped) have their pages mapped */
 } SSBatch;
 
 extern void batch_init(SSBatch *batch, const SSPosition *current,
