@@ -453,6 +453,8 @@ lock_extension(void)
  * what the worker knows of consumers still registered.  Returns how many
  * there are; 0 if the extension or its table is gone.
  */
+static SPIPlanPtr consumers_plan = NULL;	/* kept: read every turn */
+
 static int
 load_consumers(void)
 {
@@ -468,8 +470,10 @@ load_consumers(void)
 		OidIsValid(get_relname_relid("consumers", schema)))
 	{
 		SPI_connect();
-		if (SPI_execute("SELECT source, mode, every, role, failures"
-						"  FROM session_stream.consumers", true, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(ss_kept_plan(&consumers_plan,
+										  "SELECT source, mode, every, role, failures"
+										  "  FROM session_stream.consumers", 0, NULL),
+							 NULL, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read session_stream.consumers");
 		for (i = 0; i < SPI_processed; i++)
 		{

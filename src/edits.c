@@ -64,15 +64,10 @@ source_is_consumed(Oid source)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(source)};
 
-	if (consumed_plan == NULL)
-	{
-		consumed_plan = SPI_prepare("SELECT FROM session_stream.consumed_windows"
-									" WHERE source OPERATOR(pg_catalog.=) $1 LIMIT 1",
-									1, argtypes);
-		if (consumed_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(consumed_plan);
-	}
+	(void) ss_kept_plan(&consumed_plan,
+						"SELECT FROM session_stream.consumed_windows"
+						" WHERE source OPERATOR(pg_catalog.=) $1 LIMIT 1",
+						1, argtypes);
 	/* a fresh snapshot: a window committed after our statement began counts */
 	if (SPI_execute_snapshot(consumed_plan, args, NULL, GetLatestSnapshot(),
 							 InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
@@ -199,17 +194,12 @@ record_edit(Relation source, const SSTracker *t, HeapTuple old_tuple,
 		for (i = 6; i < 10; i++)
 			nulls[i] = 'n';
 
-	if (insert_plan == NULL)
-	{
-		insert_plan = SPI_prepare("INSERT INTO session_stream.edits"
-								  " (source, row_txid, customer_id, agent_id, sent_at, from_agent,"
-								  "  new_customer_id, new_agent_id, new_sent_at, new_from_agent)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-								  10, argtypes);
-		if (insert_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(insert_plan);
-	}
+	(void) ss_kept_plan(&insert_plan,
+						"INSERT INTO session_stream.edits"
+						" (source, row_txid, customer_id, agent_id, sent_at, from_agent,"
+						"  new_customer_id, new_agent_id, new_sent_at, new_from_agent)"
+						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+						10, argtypes);
 
 	/* the editing role need not write the extension's table: its owner does */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);

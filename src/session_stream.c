@@ -129,6 +129,27 @@ ss_in_subtransaction(void (*work) (void *arg), void *arg)
 }
 
 /*
+ * The plan of a query that runs through SPI again and again, prepared
+ * once per backend into *plan and kept (SPI_keepplan()): the plan cache
+ * plans it again when what it reads changes.  SPI must be connected.
+ */
+SPIPlanPtr
+ss_kept_plan(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(query, nargs, argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = prepared;
+	}
+	return *plan;
+}
+
+/*
  * "schema.table" of a relation by oid, quoted as needed, for messages and
  * queries; its oid if the relation is gone.
  */

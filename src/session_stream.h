@@ -19,6 +19,7 @@
 #include "access/htup.h"
 #include "access/transam.h"
 #include "catalog/pg_type_d.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
 #include "pgtime.h"
@@ -45,6 +46,8 @@ typedef enum SSMode
 extern char *ss_table_name(Relation rel);
 extern char *ss_relid_name(Oid relid);
 extern ErrorData *ss_in_subtransaction(void (*work) (void *arg), void *arg);
+extern SPIPlanPtr ss_kept_plan(SPIPlanPtr *plan, const char *query, int nargs,
+							   Oid *argtypes);
 extern Oid	ss_track_sessions_oid(void);
 extern bool ss_interval_usecs(const Interval *span, int64 *usecs);
 

@@ -117,6 +117,10 @@ xip_array(const SSPosition *p)
 										   TYPALIGN_DOUBLE));
 }
 
+/* Plans kept across calls (ss_kept_plan()): a consumer runs these often. */
+static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr save_plans[2] = {NULL, NULL}; /* without, with "edits" */
+
 /*
  * Load the newest consumed window of (source, mode), reading with the given
  * snapshot (taken under the consumer lock, so it sees the last call's
@@ -135,7 +139,6 @@ windows_load(Oid source, SSMode mode, Snapshot snapshot, SSWindowState *state)
 		" ORDER BY window_id DESC LIMIT 1";
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		args[2];
-	SPIPlanPtr	plan;
 	bool		found = false;
 
 	memset(state, 0, sizeof(*state));
@@ -143,10 +146,8 @@ windows_load(Oid source, SSMode mode, Snapshot snapshot, SSWindowState *state)
 	args[1] = CStringGetTextDatum(trigger_args_mode_name(mode));
 
 	SPI_connect();
-	plan = SPI_prepare(query, 2, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot,
+	if (SPI_execute_snapshot(ss_kept_plan(&load_plan, query, 2, argtypes),
+							 args, NULL, snapshot, InvalidSnapshot,
 							 true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read session_stream.consumed_windows");
 	if (SPI_processed == 1)
@@ -237,8 +238,9 @@ windows_save(Oid source, SSMode mode, Oid results, const SSPosition *upto,
 	txid_base_saving_own_window(true);
 	PG_TRY();
 	{
-		if (SPI_execute_with_args(query, with_edits ? 17 : 16, argtypes, args, nulls,
-								  false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(ss_kept_plan(&save_plans[with_edits], query,
+										  with_edits ? 17 : 16, argtypes),
+							 args, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record the consumed window");
 	}
 	PG_FINALLY();
