@@ -7,11 +7,12 @@
  * A window can hold a million rows or more.  Its array is sized up front
  * from the source's estimate of the rows in range (source.c) and grows by
  * doubling past it; its pages are mapped a few MB at a time as it fills,
- * each time in one madvise(MADV_POPULATE_WRITE) call where Linux has it.  Touching fresh
- * pages one at a time costs a page fault each, and in a virtual machine a
- * fault is dear: 11-15 us per 4 kB page on the machine the benchmarks run
- * on, where mapping the same pages in one call costs about 0.2 us each
- * (README, "Consume"); for a 1M-row window that is about 0.1 s.
+ * each time in one madvise(MADV_POPULATE_WRITE) call where Linux has it.
+ * Touching fresh pages one at a time costs a page fault each, and in a
+ * virtual machine a fault is dear: 11-15 us per 4 kB page on the machine
+ * the benchmarks run on, where mapping the same pages in one call costs
+ * about 0.2 us each (README, "Benchmarks"); for a 1M-row window that is
+ * about 0.1 s.
  *
  * The rows are sorted with the comparison inlined (sort_template.h).  A
  * stable radix sort by customer was tried and was slower here: its
@@ -33,6 +34,12 @@
 
 /* The array's pages are mapped about 4 MB at a time as it fills. */
 #define MAP_AHEAD_ROWS ((4 * 1024 * 1024) / (int64) sizeof(SSBatchRow))
+
+/*
+ * Sized up front for at most this many rows (640 MB of address space);
+ * a larger window grows past it as one without an estimate does.
+ */
+#define MAX_ROWS_UP_FRONT (16 * 1024 * 1024)
 
 /*
  * Map the pages of a new block now, in one call, rather than one fault at
@@ -108,6 +115,9 @@ batch_expect_rows(double rows, void *arg)
 	if (rows <= batch->capacity || batch->count > 0)
 		return;
 	capacity = rows >= 2.0 * batch->limit ? 2 * batch->limit : (int64) rows;
+	capacity = Min(capacity, MAX_ROWS_UP_FRONT);
+	if (capacity <= batch->capacity)
+		return;
 	pfree(batch->rows);
 	batch->rows = allocate_rows(capacity);
 	batch->capacity = capacity;
