@@ -119,3 +119,16 @@ DROP TABLE feed, chat;
 DROP VIEW hostile_pairs;
 DROP TABLE hostile_pairs_closed, hostile_pairs_latest;
 DROP SCHEMA evil CASCADE;
+
+-- consume_window() keeps the plans of its own queries in the backend
+-- (ss_kept_plan()); the calls above made them.  Dropped and created again
+-- in this session, the extension's tables are new ones: the plans are
+-- made again, and the next call works.
+DROP EXTENSION session_stream CASCADE;
+CREATE EXTENSION session_stream;
+INSERT INTO session_stream.messages (agent_id, customer_id, sent_at, from_agent) VALUES
+    (1, 7, '2024-01-01 11:00:00+00', false), (1, 7, '2024-01-01 11:00:09+00', true);
+SELECT status, messages, sessions_opened, sessions_closed
+  FROM session_stream.consume_window('pair');
+SELECT status, messages FROM session_stream.consume_window('pair');
+SELECT customer_id, agent_id, opened_at, answered_at FROM session_stream.pair_sessions;

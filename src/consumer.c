@@ -448,13 +448,14 @@ lock_extension(void)
 	}
 }
 
+/* reading consumers: every turn of the worker, so the plan is kept */
+static SPIPlanPtr consumers_plan = NULL;
+
 /*
  * Read session_stream.consumers (in the caller's transaction), keeping
  * what the worker knows of consumers still registered.  Returns how many
  * there are; 0 if the extension or its table is gone.
  */
-static SPIPlanPtr consumers_plan = NULL;	/* kept: read every turn */
-
 static int
 load_consumers(void)
 {
