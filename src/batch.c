@@ -112,7 +112,7 @@ batch_expect_rows(double rows, void *arg)
 	SSBatch    *batch = (SSBatch *) arg;
 	int64		capacity;
 
-	if (rows <= batch->capacity || batch->count > 0)
+	if (batch->count > 0)
 		return;
 	capacity = rows >= 2.0 * batch->limit ? 2 * batch->limit : (int64) rows;
 	capacity = Min(capacity, MAX_ROWS_UP_FRONT);
@@ -197,34 +197,19 @@ batch_collect_row(const SSMessage *message, int64 txid, void *arg)
 	batch->count++;
 }
 
+/* Key order (sessions.c), then event-time order within a key. */
 static inline int
-compare_customer_run(const SSBatchRow *a, const SSBatchRow *b)
+compare_runs(SSMode mode, const SSBatchRow *a, const SSBatchRow *b)
 {
-	const SSMessage *x = &a->message;
-	const SSMessage *y = &b->message;
+	int			keys = sessions_compare_keys(mode, &a->message, &b->message);
 
-	if (x->customer_id != y->customer_id)
-		return x->customer_id < y->customer_id ? -1 : 1;
-	return sessions_compare_messages(x, y);
+	return keys != 0 ? keys : sessions_compare_messages(&a->message, &b->message);
 }
 
-static inline int
-compare_pair_run(const SSBatchRow *a, const SSBatchRow *b)
-{
-	const SSMessage *x = &a->message;
-	const SSMessage *y = &b->message;
-
-	if (x->customer_id != y->customer_id)
-		return x->customer_id < y->customer_id ? -1 : 1;
-	if (x->agent_id != y->agent_id)
-		return x->agent_id < y->agent_id ? -1 : 1;
-	return sessions_compare_messages(x, y);
-}
-
-/* Sorts with the comparison inlined. */
+/* Sorts with the comparison inlined, one per mode. */
 #define ST_SORT sort_customer_runs
 #define ST_ELEMENT_TYPE SSBatchRow
-#define ST_COMPARE(a, b) compare_customer_run(a, b)
+#define ST_COMPARE(a, b) compare_runs(SS_MODE_CUSTOMER, a, b)
 #define ST_SCOPE static
 #define ST_CHECK_FOR_INTERRUPTS
 #define ST_DEFINE
@@ -232,7 +217,7 @@ compare_pair_run(const SSBatchRow *a, const SSBatchRow *b)
 
 #define ST_SORT sort_pair_runs
 #define ST_ELEMENT_TYPE SSBatchRow
-#define ST_COMPARE(a, b) compare_pair_run(a, b)
+#define ST_COMPARE(a, b) compare_runs(SS_MODE_PAIR, a, b)
 #define ST_SCOPE static
 #define ST_CHECK_FOR_INTERRUPTS
 #define ST_DEFINE
