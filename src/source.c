@@ -317,23 +317,29 @@ visit_range_row(const SSTracker *t, Relation source, TupleTableSlot *slot,
 }
 
 /*
- * About how many rows the pages of a bitmap hold: the exact pages' count,
- * and for each lossy page the table's average (pg_class), if known.
+ * How many of a bitmap's pages the table has, and about how many rows
+ * they hold: the exact pages' count, and for each lossy page the table's
+ * average (pg_class), if known.
  */
-static double
-rows_in_bitmap(Relation source, TIDBitmap *bitmap, BlockNumber nblocks)
+static BlockNumber
+bitmap_extent(Relation source, TIDBitmap *bitmap, BlockNumber nblocks,
+			  double *rows)
 {
 	double		per_page = source->rd_rel->relpages > 0 && source->rd_rel->reltuples > 0
 		? source->rd_rel->reltuples / source->rd_rel->relpages : 0;
 	TBMIterator *iterator = tbm_begin_iterate(bitmap);
 	TBMIterateResult *page;
-	double		rows = 0;
+	BlockNumber pages = 0;
 
+	*rows = 0;
 	while ((page = tbm_iterate(iterator)) != NULL)
 		if (page->blockno < nblocks)
-			rows += page->ntuples >= 0 ? page->ntuples : per_page;
+		{
+			pages++;
+			*rows += page->ntuples >= 0 ? page->ntuples : per_page;
+		}
 	tbm_end_iterate(iterator);
-	return rows;
+	return pages;
 }
 
 /*
@@ -341,6 +347,12 @@ rows_in_bitmap(Relation source, TIDBitmap *bitmap, BlockNumber nblocks)
  * does: the tuples of a page visible to the snapshot are found under its
  * lock (on an all-visible page, without a check per tuple), then handed
  * over with the page pinned only.  The rows' column is rechecked.
+ *
+ * Pages not in shared buffers are read through a small ring of buffers
+ * only if the window is more than a quarter of shared buffers, as a
+ * sequential scan does (heapam.c's initscan()): a backlog then does not
+ * push everything else out, while a usual window, whose rows were
+ * written recently, stays cached for the next reader as anyone's would.
  */
 static void
 scan_heap_pages(const SSTracker *tracker, Relation source, Snapshot snapshot,
@@ -348,14 +360,17 @@ scan_heap_pages(const SSTracker *tracker, Relation source, Snapshot snapshot,
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(source),
 													&TTSOpsHeapTuple);
-	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 	BlockNumber nblocks = RelationGetNumberOfBlocks(source);
+	double		rows;
+	BlockNumber pages = bitmap_extent(source, bitmap, nblocks, &rows);
+	BufferAccessStrategy strategy = pages > (BlockNumber) NBuffers / 4
+		? GetAccessStrategy(BAS_BULKREAD) : NULL;
 	TBMIterator *iterator = tbm_begin_iterate(bitmap);
 	TBMIterateResult *page;
 	OffsetNumber visible[MaxHeapTuplesPerPage];
 
 	if (range->hint != NULL)
-		range->hint(rows_in_bitmap(source, bitmap, nblocks), range->arg);
+		range->hint(rows, range->arg);
 	while ((page = tbm_iterate(iterator)) != NULL)
 	{
 		Buffer		buffer;
@@ -405,7 +420,8 @@ scan_heap_pages(const SSTracker *tracker, Relation source, Snapshot snapshot,
 		ReleaseBuffer(buffer);
 	}
 	tbm_end_iterate(iterator);
-	FreeAccessStrategy(strategy);
+	if (strategy != NULL)
+		FreeAccessStrategy(strategy);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
